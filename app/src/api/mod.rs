@@ -1,0 +1,4 @@
+//! Server functions, one area per file. Each is a thin shim: check the caller, validate,
+//! call a port, map errors to [`crate::error::AppError`].
+
+pub mod status;

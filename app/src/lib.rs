@@ -1,0 +1,15 @@
+//! Gridscope's Leptos app, compiled twice: for the server (`ssr`) and for the browser
+//! (`hydrate`).
+//!
+//! - [`error`]: the public error codes every server function answers with.
+//! - [`api`]: server functions, thin shims over the ports the server provides.
+//! - [`ports`] (server only): what the composition root must put in context.
+//! - [`ui`]: the HTML shell, router, layout and pages; no business rules.
+
+pub mod api;
+pub mod error;
+#[cfg(feature = "ssr")]
+pub mod ports;
+pub mod ui;
+
+pub use ui::{shell, App};

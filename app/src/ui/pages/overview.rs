@@ -1,0 +1,68 @@
+//! Overview (public): the state of the grid and of the service at a glance.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::status::get_service_status;
+use crate::error::AppError;
+use crate::ui::format;
+
+#[component]
+pub fn Overview() -> impl IntoView {
+    // Bumped by the Refresh button; the resource refetches whenever it changes.
+    let refreshes = RwSignal::new(0u32);
+    let status = Resource::new(move || refreshes.get(), |_| get_service_status());
+
+    view! {
+        <Title text="Overview"/>
+        <h1>"Overview"</h1>
+        <section class="card" aria-labelledby="service-heading">
+            <div class="card-head">
+                <h2 id="service-heading">"Service"</h2>
+                <button
+                    class="button"
+                    data-testid="refresh-status"
+                    on:click=move |_| refreshes.update(|n| *n += 1)
+                >
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || status.get().map(|result| match result {
+                    Ok(s) => view! {
+                        <dl class="facts" data-testid="service-status">
+                            <div>
+                                <dt>"Version"</dt>
+                                <dd data-testid="version">{s.version}</dd>
+                            </div>
+                            <div>
+                                <dt>"Uptime"</dt>
+                                <dd data-testid="uptime" data-seconds=s.uptime_seconds>
+                                    {format::duration(s.uptime_seconds)}
+                                </dd>
+                            </div>
+                            <div>
+                                <dt>"Checks"</dt>
+                                <dd data-testid="refresh-count">{move || refreshes.get()}</dd>
+                            </div>
+                        </dl>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// A failed request as the user sees it: the public code and, where given, when to retry.
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    let retry = error
+        .retry_after_seconds
+        .map(|s| format!(" Try again in {}.", format::duration(s)));
+    view! {
+        <p class="error" role="alert" data-error-code=error.code.as_str()>
+            {error.message} {retry} " (" <code>{error.code.as_str()}</code> ")"
+        </p>
+    }
+}

@@ -1,0 +1,59 @@
+//! Operational endpoints: liveness (`/healthz`) and readiness (`/readyz`).
+//!
+//! Neither calls an upstream API: they report on this process and what it depends on locally.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: u64,
+}
+
+/// Liveness: the process is up and serving.
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health { status: "ok", version: state.info.version, uptime_seconds: state.info.uptime().as_secs() })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub checks: Vec<Check>,
+}
+
+/// Readiness: every check must pass for the instance to take traffic; 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let checks = vec![site_check(&state).await];
+    let ready = checks.iter().all(|c| c.ok);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks }))
+}
+
+/// The browser bundle must be present, or every page would load without interactivity.
+async fn site_check(state: &AppState) -> Check {
+    let pkg = state.config.site_root.join("pkg");
+    let mut missing = Vec::new();
+    for file in ["gridscope.js", "gridscope_bg.wasm", "gridscope.css"] {
+        if tokio::fs::metadata(pkg.join(file)).await.is_err() {
+            missing.push(file);
+        }
+    }
+    if missing.is_empty() {
+        Check { name: "site", ok: true, detail: "browser bundle present".to_owned() }
+    } else {
+        Check { name: "site", ok: false, detail: format!("missing in site root pkg/: {}", missing.join(", ")) }
+    }
+}

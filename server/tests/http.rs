@@ -1,0 +1,99 @@
+//! The router end to end, in process: pages, server functions and operational endpoints.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use server::config::Config;
+use server::http::{router, AppState};
+use tower::ServiceExt;
+
+fn app_with_site_root(site_root: &std::path::Path) -> axum::Router {
+    let config = Config { site_root: site_root.to_path_buf(), ..Config::default() };
+    router(AppState::new(config))
+}
+
+async fn send(app: axum::Router, req: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap(), headers)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_reports_ok_with_version() {
+    let site = tempfile::tempdir().unwrap();
+    let (status, body, headers) = send(app_with_site_root(site.path()), get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert!(json["uptime_seconds"].is_u64());
+}
+
+#[tokio::test]
+async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
+    let site = tempfile::tempdir().unwrap();
+    let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "not_ready");
+    assert_eq!(json["checks"][0]["name"], "site");
+    assert_eq!(json["checks"][0]["ok"], false);
+    assert!(json["checks"][0]["detail"].as_str().unwrap().contains("gridscope_bg.wasm"));
+}
+
+#[tokio::test]
+async fn readyz_is_200_once_the_browser_bundle_is_present() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir(site.path().join("pkg")).unwrap();
+    for f in ["gridscope.js", "gridscope_bg.wasm", "gridscope.css"] {
+        std::fs::write(site.path().join("pkg").join(f), b"x").unwrap();
+    }
+    let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "ready");
+}
+
+#[tokio::test]
+async fn overview_is_server_rendered_with_hydration_scripts_and_data() {
+    let site = tempfile::tempdir().unwrap();
+    let (status, body, headers) = send(app_with_site_root(site.path()), get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(body.contains("/pkg/gridscope.js"), "no hydration script in {body}");
+    assert!(body.contains("hydrate"), "no hydrate call in {body}");
+    assert!(body.contains("<h1>Overview</h1>"), "{body}");
+    // The server function ran during SSR and its result is in the HTML.
+    assert!(body.contains(&format!(">{}</dd>", env!("CARGO_PKG_VERSION"))), "{body}");
+    assert!(body.contains(r#"data-hydrated="false""#), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_not_found_page_with_status_404() {
+    let site = tempfile::tempdir().unwrap();
+    let (status, body, _) = send(app_with_site_root(site.path()), get("/no/such/page")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("Page not found"), "{body}");
+}
+
+#[tokio::test]
+async fn the_status_server_function_answers_json_over_http() {
+    let site = tempfile::tempdir().unwrap();
+    let req = Request::post("/api/service_status")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body, _) = send(app_with_site_root(site.path()), req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert!(json["uptime_seconds"].is_u64());
+}
