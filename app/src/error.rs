@@ -73,11 +73,9 @@ impl FromServerFnError for AppError {
     /// Their text can contain internals, so only the category is kept.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::new(
-                ErrorCode::SourceUnavailable,
-                "The server could not be reached.",
-            )
-            .retry_after(5),
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                Self::new(ErrorCode::SourceUnavailable, "The server could not be reached.").retry_after(5)
+            }
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
                 Self::invalid_input("The request was not understood.")
             }

@@ -79,7 +79,8 @@ impl Config {
         for (name, value) in vars {
             if VARIABLES.contains(&name.as_str()) {
                 let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
-                figment = figment.merge(Serialized::default(&key, value.parse::<Value>().unwrap_or(Value::from(value))));
+                figment = figment
+                    .merge(Serialized::default(&key, value.parse::<Value>().unwrap_or(Value::from(value))));
             }
         }
         // Field by field, so that every bad variable is reported at once.
@@ -107,7 +108,11 @@ impl Config {
         if self.shutdown_grace_seconds > 3_600 {
             problems.push("  GRIDSCOPE_SHUTDOWN_GRACE_SECONDS: at most 3600".to_owned());
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
     }
 }
 
@@ -116,7 +121,11 @@ fn var_name(key: &str) -> String {
 }
 
 /// Reads one field; on failure records the problem, naming the variable.
-fn typed<T: serde::de::DeserializeOwned>(figment: &Figment, key: &str, problems: &mut Vec<String>) -> Option<T> {
+fn typed<T: serde::de::DeserializeOwned>(
+    figment: &Figment,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Option<T> {
     match figment.extract_inner::<T>(key) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -158,11 +167,9 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_naming_each_variable() {
-        let err = Config::from_vars(vars(&[
-            ("GRIDSCOPE_ADDR", "not-an-address"),
-            ("GRIDSCOPE_LOG_FORMAT", "xml"),
-        ]))
-        .unwrap_err();
+        let err =
+            Config::from_vars(vars(&[("GRIDSCOPE_ADDR", "not-an-address"), ("GRIDSCOPE_LOG_FORMAT", "xml")]))
+                .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("GRIDSCOPE_ADDR"), "{text}");
         assert!(text.contains("GRIDSCOPE_LOG_FORMAT"), "{text}");

@@ -45,14 +45,14 @@ async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
     assert_eq!(json["status"], "not_ready");
     assert_eq!(json["checks"][0]["name"], "site");
     assert_eq!(json["checks"][0]["ok"], false);
-    assert!(json["checks"][0]["detail"].as_str().unwrap().contains("gridscope_bg.wasm"));
+    assert!(json["checks"][0]["detail"].as_str().unwrap().contains("gridscope.wasm"));
 }
 
 #[tokio::test]
 async fn readyz_is_200_once_the_browser_bundle_is_present() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir(site.path().join("pkg")).unwrap();
-    for f in ["gridscope.js", "gridscope_bg.wasm", "gridscope.css"] {
+    for f in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
         std::fs::write(site.path().join("pkg").join(f), b"x").unwrap();
     }
     let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;

@@ -14,10 +14,7 @@ pub struct ServiceStatus {
 #[server(endpoint = "service_status")]
 pub async fn get_service_status() -> Result<ServiceStatus, AppError> {
     let info = use_context::<crate::ports::ServerInfo>().ok_or_else(AppError::internal)?;
-    Ok(ServiceStatus {
-        version: info.version.to_owned(),
-        uptime_seconds: info.uptime().as_secs(),
-    })
+    Ok(ServiceStatus { version: info.version.to_owned(), uptime_seconds: info.uptime().as_secs() })
 }
 
 #[cfg(all(test, feature = "ssr"))]

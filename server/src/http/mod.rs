@@ -31,7 +31,11 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     pub fn new(config: Config) -> Self {
-        Self { leptos_options: leptos_options(&config), info: ServerInfo::starting_now(), config: Arc::new(config) }
+        Self {
+            leptos_options: leptos_options(&config),
+            info: ServerInfo::starting_now(),
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -40,7 +44,9 @@ impl AppState {
 /// are still honoured for live reload in development.
 fn leptos_options(config: &Config) -> LeptosOptions {
     let env = match std::env::var("LEPTOS_ENV") {
-        Ok(v) if v.eq_ignore_ascii_case("dev") || v.eq_ignore_ascii_case("development") => leptos::config::Env::DEV,
+        Ok(v) if v.eq_ignore_ascii_case("dev") || v.eq_ignore_ascii_case("development") => {
+            leptos::config::Env::DEV
+        }
         _ => leptos::config::Env::PROD,
     };
     let reload_port = std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001);
@@ -64,7 +70,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
-        .leptos_routes_with_context(&state, routes, context.clone(), move || app::shell(shell_options.clone()))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            app::shell(shell_options.clone())
+        })
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

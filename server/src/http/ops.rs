@@ -46,7 +46,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
 async fn site_check(state: &AppState) -> Check {
     let pkg = state.config.site_root.join("pkg");
     let mut missing = Vec::new();
-    for file in ["gridscope.js", "gridscope_bg.wasm", "gridscope.css"] {
+    for file in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
         if tokio::fs::metadata(pkg.join(file)).await.is_err() {
             missing.push(file);
         }
@@ -54,6 +54,10 @@ async fn site_check(state: &AppState) -> Check {
     if missing.is_empty() {
         Check { name: "site", ok: true, detail: "browser bundle present".to_owned() }
     } else {
-        Check { name: "site", ok: false, detail: format!("missing in site root pkg/: {}", missing.join(", ")) }
+        Check {
+            name: "site",
+            ok: false,
+            detail: format!("missing in site root pkg/: {}", missing.join(", ")),
+        }
     }
 }

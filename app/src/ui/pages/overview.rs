@@ -57,9 +57,7 @@ pub fn Overview() -> impl IntoView {
 /// A failed request as the user sees it: the public code and, where given, when to retry.
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
-    let retry = error
-        .retry_after_seconds
-        .map(|s| format!(" Try again in {}.", format::duration(s)));
+    let retry = error.retry_after_seconds.map(|s| format!(" Try again in {}.", format::duration(s)));
     view! {
         <p class="error" role="alert" data-error-code=error.code.as_str()>
             {error.message} {retry} " (" <code>{error.code.as_str()}</code> ")"
