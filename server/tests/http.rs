@@ -52,7 +52,7 @@ async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
 async fn readyz_is_200_once_the_browser_bundle_is_present() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir(site.path().join("pkg")).unwrap();
-    for f in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
+    for f in server::http::ops::BUNDLE_FILES {
         std::fs::write(site.path().join("pkg").join(f), b"x").unwrap();
     }
     let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;

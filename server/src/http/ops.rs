@@ -42,11 +42,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks }))
 }
 
+/// The files of the browser bundle under `<site root>/pkg/`, as cargo-leptos writes them.
+pub const BUNDLE_FILES: [&str; 3] = ["gridscope.js", "gridscope.wasm", "gridscope.css"];
+
 /// The browser bundle must be present, or every page would load without interactivity.
 async fn site_check(state: &AppState) -> Check {
     let pkg = state.config.site_root.join("pkg");
     let mut missing = Vec::new();
-    for file in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
+    for file in BUNDLE_FILES {
         if tokio::fs::metadata(pkg.join(file)).await.is_err() {
             missing.push(file);
         }
