@@ -1,0 +1,13 @@
+//! The grid domain: pure types and algorithms, no I/O.
+//!
+//! - [`model`]: assets, maintenance records, incidents, and the validation of a whole grid.
+//! - [`topology`]: the bus graph (switch states respected or ignored), islands, impact of
+//!   outages, N-1 screening and downstream traces, all linear in the grid size.
+//! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
+
+pub mod model;
+pub mod risk;
+pub mod topology;
+
+pub use model::{Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord};
+pub use topology::{SwitchMode, Topology};

@@ -1,0 +1,491 @@
+//! Assets of a transmission or distribution grid and what happens to them.
+//!
+//! One flat [`Asset`] record serves every kind: the interchange format, both stores and the
+//! UI all see the same fields, and [`Asset::shape_issues`] says which fields a kind needs
+//! and which it must not have. A [`GridData`] is a whole grid as imported; it is only
+//! accepted after [`GridData::validate`] found no issue.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// Longest accepted identifier, and the characters it may use (ASCII letters, digits, `-_.:`).
+pub const MAX_ID_LEN: usize = 64;
+/// Longest accepted free text (names, notes, regions).
+pub const MAX_TEXT_LEN: usize = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetKind {
+    Substation,
+    Bus,
+    Line,
+    Transformer,
+    Generator,
+    Load,
+    Switch,
+}
+
+impl AssetKind {
+    pub const ALL: [AssetKind; 7] = [
+        AssetKind::Substation,
+        AssetKind::Bus,
+        AssetKind::Line,
+        AssetKind::Transformer,
+        AssetKind::Generator,
+        AssetKind::Load,
+        AssetKind::Switch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetKind::Substation => "substation",
+            AssetKind::Bus => "bus",
+            AssetKind::Line => "line",
+            AssetKind::Transformer => "transformer",
+            AssetKind::Generator => "generator",
+            AssetKind::Load => "load",
+            AssetKind::Switch => "switch",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AssetKind> {
+        AssetKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Branch elements join two buses and can be taken out one at a time (N-1).
+    pub fn is_branch(self) -> bool {
+        matches!(self, AssetKind::Line | AssetKind::Transformer)
+    }
+}
+
+impl std::fmt::Display for AssetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// WGS84 position in degrees.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// One asset. Which optional fields apply depends on `kind` (see [`Asset::shape_issues`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub id: String,
+    pub kind: AssetKind,
+    pub name: String,
+    /// Bus: the substation it belongs to. Transformer: the substation it stands in.
+    pub substation: Option<String>,
+    /// Generator, load, switch: the bus it is connected to.
+    pub bus: Option<String>,
+    /// Line, transformer (high-voltage side): first end.
+    pub from_bus: Option<String>,
+    /// Line, transformer (low-voltage side): second end; bus-bus switch: the other bus.
+    pub to_bus: Option<String>,
+    /// Switch at one end of a branch: the line or transformer it sits on (at `bus`).
+    pub element: Option<String>,
+    /// Switch state; `None` for every other kind.
+    pub closed: Option<bool>,
+    pub in_service: bool,
+    /// Generator: a source of the grid (slack or external-grid connection).
+    pub source: bool,
+    pub voltage_kv: Option<f64>,
+    pub rating_mva: Option<f64>,
+    /// Generator output or load demand.
+    pub p_mw: Option<f64>,
+    /// Line: number of parallel circuits (1 unless stated).
+    pub circuits: u32,
+    pub length_km: Option<f64>,
+    /// Loading as a share of rating, in percent.
+    pub loading_pct: Option<f64>,
+    pub commissioning_year: Option<i32>,
+    /// 0 (failed) to 100 (as new).
+    pub condition: Option<u8>,
+    /// Load: customers supplied through this connection point.
+    pub customers: Option<u32>,
+    pub region: Option<String>,
+    pub location: Option<GeoPoint>,
+    /// Names of the fields whose values are synthetic (generated, not measured).
+    pub synthetic: Vec<String>,
+}
+
+impl Asset {
+    /// A minimal in-service asset of `kind`; the other fields are empty.
+    pub fn new(id: impl Into<String>, kind: AssetKind) -> Asset {
+        let id = id.into();
+        Asset {
+            name: id.clone(),
+            id,
+            kind,
+            substation: None,
+            bus: None,
+            from_bus: None,
+            to_bus: None,
+            element: None,
+            closed: (kind == AssetKind::Switch).then_some(true),
+            in_service: true,
+            source: false,
+            voltage_kv: None,
+            rating_mva: None,
+            p_mw: None,
+            circuits: 1,
+            length_km: None,
+            loading_pct: None,
+            commissioning_year: None,
+            condition: None,
+            customers: None,
+            region: None,
+            location: None,
+            synthetic: Vec::new(),
+        }
+    }
+
+    pub fn is_synthetic(&self, field: &str) -> bool {
+        self.synthetic.iter().any(|f| f == field)
+    }
+
+    /// Fields this asset's kind needs but lacks, or has but must not: `(field, message)`.
+    pub fn shape_issues(&self) -> Vec<(&'static str, String)> {
+        use AssetKind::*;
+        let mut issues = Vec::new();
+        let kind = self.kind;
+        let mut need = |field: &'static str, present: bool, wanted: bool| {
+            if wanted && !present {
+                issues.push((field, format!("a {kind} needs {field}")));
+            } else if !wanted && present {
+                issues.push((field, format!("a {kind} has no {field}")));
+            }
+        };
+        need("bus", self.bus.is_some(), matches!(kind, Generator | Load | Switch));
+        need("from_bus", self.from_bus.is_some(), kind.is_branch());
+        if kind != Switch {
+            need("to_bus", self.to_bus.is_some(), kind.is_branch());
+            need("element", self.element.is_some(), false);
+        }
+        need("closed", self.closed.is_some(), kind == Switch);
+        if !matches!(kind, Bus | Transformer) && self.substation.is_some() {
+            issues.push(("substation", format!("a {kind} has no substation")));
+        }
+        if kind == Switch && self.to_bus.is_some() == self.element.is_some() {
+            issues.push((
+                "element",
+                "a switch needs exactly one of to_bus (bus-bus) or element (on a branch)".into(),
+            ));
+        }
+        if self.source && kind != Generator {
+            issues.push(("source", format!("only a generator can be a source, not a {kind}")));
+        }
+        if self.customers.is_some() && kind != Load {
+            issues.push(("customers", format!("customers are counted at loads, not at a {kind}")));
+        }
+        if self.circuits != 1 && kind != Line {
+            issues.push(("circuits", format!("only a line has parallel circuits, not a {kind}")));
+        }
+        if self.circuits == 0 {
+            issues.push(("circuits", "a line has at least one circuit".into()));
+        }
+        issues
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaintenanceKind {
+    Inspection,
+    Repair,
+    Replacement,
+}
+
+impl MaintenanceKind {
+    pub fn parse(text: &str) -> Option<MaintenanceKind> {
+        match text {
+            "inspection" => Some(MaintenanceKind::Inspection),
+            "repair" => Some(MaintenanceKind::Repair),
+            "replacement" => Some(MaintenanceKind::Replacement),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceRecord {
+    pub id: String,
+    pub asset: String,
+    pub date: NaiveDate,
+    pub kind: MaintenanceKind,
+    pub cost: Option<f64>,
+    pub notes: String,
+    pub synthetic: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub asset: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while the incident is still open.
+    pub restored_at: Option<DateTime<Utc>>,
+    pub customers_affected: u32,
+    pub cause: String,
+    pub synthetic: bool,
+}
+
+/// A whole grid as imported: what replaces the stored grid in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GridData {
+    pub assets: Vec<Asset>,
+    pub maintenance: Vec<MaintenanceRecord>,
+    pub incidents: Vec<Incident>,
+}
+
+/// Which table of a [`GridData`] a validation issue is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Assets,
+    Maintenance,
+    Incidents,
+}
+
+/// A problem with one record: the import layer turns `index` into a file and row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationIssue {
+    pub table: Table,
+    pub index: usize,
+    pub column: &'static str,
+    pub message: String,
+}
+
+/// Whether `id` is a well-formed identifier.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+impl GridData {
+    /// Every issue across the grid: shape per kind, duplicate ids, references to ids that do
+    /// not exist or name the wrong kind, and values out of range. Empty means acceptable.
+    pub fn validate(&self) -> Vec<ValidationIssue> {
+        let mut issues = Vec::new();
+        let mut push = |table, index, column, message: String| {
+            issues.push(ValidationIssue { table, index, column, message })
+        };
+        let mut kinds: HashMap<&str, (AssetKind, usize)> = HashMap::with_capacity(self.assets.len());
+        for (i, a) in self.assets.iter().enumerate() {
+            if !valid_id(&a.id) {
+                push(
+                    Table::Assets,
+                    i,
+                    "id",
+                    format!("'{}' is not a valid id (1–{MAX_ID_LEN} of A–Z a–z 0–9 - _ . :)", a.id),
+                );
+            }
+            if let Some((_, first)) = kinds.insert(&a.id, (a.kind, i)) {
+                kinds.insert(&self.assets[first].id, (self.assets[first].kind, first));
+                push(
+                    Table::Assets,
+                    i,
+                    "id",
+                    format!("duplicate id '{}' (first used by record {})", a.id, first + 1),
+                );
+            }
+            for (column, message) in a.shape_issues() {
+                push(Table::Assets, i, column, message);
+            }
+            if let Some(c) = a.condition.filter(|c| *c > 100) {
+                push(Table::Assets, i, "condition", format!("condition {c} is outside 0–100"));
+            }
+            if let Some(p) = a.location {
+                if !(-90.0..=90.0).contains(&p.lat) {
+                    push(Table::Assets, i, "lat", format!("latitude {} is outside −90…90", p.lat));
+                }
+                if !(-180.0..=180.0).contains(&p.lon) {
+                    push(Table::Assets, i, "lon", format!("longitude {} is outside −180…180", p.lon));
+                }
+            }
+            for (column, value) in
+                [("voltage_kv", a.voltage_kv), ("rating_mva", a.rating_mva), ("length_km", a.length_km)]
+            {
+                if value.is_some_and(|v| v < 0.0) {
+                    push(Table::Assets, i, column, format!("{column} must not be negative"));
+                }
+            }
+            if a.name.chars().count() > MAX_TEXT_LEN {
+                push(Table::Assets, i, "name", format!("name is longer than {MAX_TEXT_LEN} characters"));
+            }
+        }
+        let check_ref = |target: &str, wanted: &[AssetKind]| -> Option<String> {
+            match kinds.get(target) {
+                None => Some(format!("'{target}' does not exist")),
+                Some((kind, _)) if !wanted.contains(kind) => {
+                    let names: Vec<&str> = wanted.iter().map(|k| k.as_str()).collect();
+                    Some(format!("'{target}' is a {kind}, expected {}", names.join(" or ")))
+                }
+                Some(_) => None,
+            }
+        };
+        use AssetKind::*;
+        for (i, a) in self.assets.iter().enumerate() {
+            let references: [(&'static str, &Option<String>, &[AssetKind]); 5] = [
+                ("substation", &a.substation, &[Substation]),
+                ("bus", &a.bus, &[Bus]),
+                ("from_bus", &a.from_bus, &[Bus]),
+                ("to_bus", &a.to_bus, &[Bus]),
+                ("element", &a.element, &[Line, Transformer]),
+            ];
+            for (column, target, wanted) in references {
+                if let Some(message) = target.as_deref().and_then(|t| check_ref(t, wanted)) {
+                    push(Table::Assets, i, column, message);
+                }
+            }
+            if a.kind.is_branch() && a.from_bus.is_some() && a.from_bus == a.to_bus {
+                push(
+                    Table::Assets,
+                    i,
+                    "to_bus",
+                    format!("a {} cannot join bus '{}' to itself", a.kind, a.to_bus.as_deref().unwrap_or("")),
+                );
+            }
+        }
+        // A switch on a branch must sit at one of that branch's ends.
+        let index: HashMap<&str, &Asset> = self.assets.iter().map(|a| (a.id.as_str(), a)).collect();
+        for (i, a) in self.assets.iter().enumerate() {
+            if let (Some(element), Some(bus)) = (&a.element, &a.bus) {
+                if let Some(branch) = index.get(element.as_str()).filter(|b| b.kind.is_branch()) {
+                    if branch.from_bus.as_ref() != Some(bus) && branch.to_bus.as_ref() != Some(bus) {
+                        push(Table::Assets, i, "bus", format!("'{bus}' is not an end of '{element}'"));
+                    }
+                }
+            }
+        }
+        let all: &[AssetKind] = &AssetKind::ALL;
+        let mut seen = HashSet::new();
+        for (i, m) in self.maintenance.iter().enumerate() {
+            if !valid_id(&m.id) {
+                push(Table::Maintenance, i, "id", format!("'{}' is not a valid id", m.id));
+            } else if !seen.insert(m.id.as_str()) {
+                push(Table::Maintenance, i, "id", format!("duplicate id '{}'", m.id));
+            }
+            if let Some(message) = check_ref(&m.asset, all) {
+                push(Table::Maintenance, i, "asset", message);
+            }
+            if m.cost.is_some_and(|c| c < 0.0) {
+                push(Table::Maintenance, i, "cost", "cost must not be negative".into());
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, incident) in self.incidents.iter().enumerate() {
+            if !valid_id(&incident.id) {
+                push(Table::Incidents, i, "id", format!("'{}' is not a valid id", incident.id));
+            } else if !seen.insert(incident.id.as_str()) {
+                push(Table::Incidents, i, "id", format!("duplicate id '{}'", incident.id));
+            }
+            if let Some(message) = check_ref(&incident.asset, all) {
+                push(Table::Incidents, i, "asset", message);
+            }
+            if incident.restored_at.is_some_and(|r| r < incident.started_at) {
+                push(Table::Incidents, i, "restored_at", "restored before it started".into());
+            }
+        }
+        issues
+    }
+
+    pub fn count(&self, kind: AssetKind) -> usize {
+        self.assets.iter().filter(|a| a.kind == kind).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bus(id: &str) -> Asset {
+        Asset::new(id, AssetKind::Bus)
+    }
+
+    fn line(id: &str, a: &str, b: &str) -> Asset {
+        Asset { from_bus: Some(a.into()), to_bus: Some(b.into()), ..Asset::new(id, AssetKind::Line) }
+    }
+
+    fn columns(grid: &GridData) -> Vec<(usize, &'static str)> {
+        grid.validate().into_iter().map(|i| (i.index, i.column)).collect()
+    }
+
+    #[test]
+    fn a_consistent_grid_has_no_issues() {
+        let grid = GridData { assets: vec![bus("a"), bus("b"), line("l", "a", "b")], ..Default::default() };
+        assert_eq!(grid.validate(), vec![]);
+    }
+
+    #[test]
+    fn duplicate_ids_are_reported_at_the_second_use() {
+        let grid = GridData { assets: vec![bus("a"), bus("a")], ..Default::default() };
+        let issues = grid.validate();
+        assert_eq!(issues.len(), 1);
+        assert_eq!((issues[0].index, issues[0].column), (1, "id"));
+        assert!(issues[0].message.contains("duplicate id 'a'"), "{}", issues[0].message);
+    }
+
+    #[test]
+    fn dangling_and_wrong_kind_references_name_the_column() {
+        let grid = GridData {
+            assets: vec![bus("a"), line("x", "a", "nowhere"), line("y", "a", "x")],
+            ..Default::default()
+        };
+        let issues = grid.validate();
+        assert_eq!(columns(&grid), vec![(1, "to_bus"), (2, "to_bus")]);
+        assert!(issues[0].message.contains("'nowhere' does not exist"));
+        assert!(issues[1].message.contains("'x' is a line, expected bus"));
+    }
+
+    #[test]
+    fn kinds_need_their_connections() {
+        let load = Asset::new("ld", AssetKind::Load);
+        let switch = Asset { bus: Some("a".into()), ..Asset::new("s", AssetKind::Switch) };
+        let grid = GridData { assets: vec![bus("a"), load, switch], ..Default::default() };
+        assert_eq!(columns(&grid), vec![(1, "bus"), (2, "element")]);
+    }
+
+    #[test]
+    fn a_branch_switch_must_sit_at_an_end_of_its_branch() {
+        let switch =
+            Asset { bus: Some("c".into()), element: Some("l".into()), ..Asset::new("s", AssetKind::Switch) };
+        let grid = GridData {
+            assets: vec![bus("a"), bus("b"), bus("c"), line("l", "a", "b"), switch],
+            ..Default::default()
+        };
+        assert_eq!(columns(&grid), vec![(4, "bus")]);
+    }
+
+    #[test]
+    fn history_must_reference_existing_assets() {
+        let record = MaintenanceRecord {
+            id: "m1".into(),
+            asset: "ghost".into(),
+            date: NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+            kind: MaintenanceKind::Repair,
+            cost: Some(-1.0),
+            notes: String::new(),
+            synthetic: false,
+        };
+        let grid = GridData { assets: vec![bus("a")], maintenance: vec![record], ..Default::default() };
+        let issues = grid.validate();
+        assert_eq!(
+            issues.iter().map(|i| (i.table, i.column)).collect::<Vec<_>>(),
+            vec![(Table::Maintenance, "asset"), (Table::Maintenance, "cost")]
+        );
+    }
+
+    #[test]
+    fn ids_are_bounded_and_plain() {
+        assert!(valid_id("bus-12:a_b.c"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("bus 12"));
+        assert!(!valid_id(&"x".repeat(MAX_ID_LEN + 1)));
+    }
+}
