@@ -10,7 +10,9 @@
 GRIDSCOPE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 GRIDSCOPE_TOOLS="${GRIDSCOPE_TOOLS:-$HOME/.local/share/gridscope-tools}"
 DEBIAN_WASM_STD_DIR=/usr/lib/rustlib/wasm32-unknown-unknown/lib
-export GRIDSCOPE_ROOT GRIDSCOPE_TOOLS
+# The throwaway Python venv of the grid converter (scripts/py/requirements.txt).
+PYENV="$GRIDSCOPE_TOOLS/pyenv"
+export GRIDSCOPE_ROOT GRIDSCOPE_TOOLS PYENV
 
 case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) PATH="$HOME/.cargo/bin:$PATH" ;; esac
 PATH="$GRIDSCOPE_TOOLS/node_modules/.bin:$PATH"

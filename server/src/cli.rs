@@ -1,6 +1,8 @@
 //! The `gridscope` command line.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "gridscope", version, about = "Gridscope: energy-grid operations dashboard")]
@@ -13,4 +15,53 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard (configured by GRIDSCOPE_* environment variables).
     Serve,
+    /// Replace the stored grid with one in the interchange format (a folder with assets.csv,
+    /// maintenance.csv and incidents.csv, or one assets CSV file). All or nothing: on any
+    /// problem nothing is written and every problem is listed with file, line and column.
+    Import {
+        /// The folder or CSV file to import.
+        path: PathBuf,
+        /// A name for the grid (default: the folder or file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read and validate only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Analyse the stored grid (or a grid folder given with --grid) and print the result.
+    Analyze {
+        #[command(subcommand)]
+        analysis: Analysis,
+        /// Analyse this interchange folder or file instead of the stored grid.
+        #[arg(long, global = true)]
+        grid: Option<PathBuf>,
+        /// Whether open switches disconnect (respect) or every switch counts as closed (ignore).
+        #[arg(long, global = true, value_enum, default_value_t = Switches::Respect)]
+        switches: Switches,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Analysis {
+    /// Single branch outages (one circuit of a line, or one transformer) that separate buses
+    /// from every source, with the buses each one islands.
+    N1,
+    /// Bridges and articulation points of the bus graph.
+    Structure,
+    /// Connected groups of buses, energised or not.
+    Islands,
+    /// What the simultaneous outage of the given assets de-energises.
+    Impact {
+        #[arg(required = true)]
+        assets: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Switches {
+    Respect,
+    Ignore,
 }

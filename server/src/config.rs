@@ -36,6 +36,11 @@ pub struct Config {
     /// `GRIDSCOPE_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take to finish
     /// after SIGINT/SIGTERM before the process exits anyway.
     pub shutdown_grace_seconds: u64,
+    /// `GRIDSCOPE_DATA_DIR`: where the embedded store keeps its database file.
+    pub data_dir: PathBuf,
+    /// `GRIDSCOPE_DEMO_GRID`: a grid (interchange folder) loaded at start when the store is
+    /// empty; `none` to start empty.
+    pub demo_grid: String,
 }
 
 impl Default for Config {
@@ -46,6 +51,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             shutdown_grace_seconds: 20,
+            data_dir: PathBuf::from("data/local"),
+            demo_grid: "data/grids/mv_oberrhein".to_owned(),
         }
     }
 }
@@ -64,6 +71,8 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_LOG_FORMAT",
     "GRIDSCOPE_LOG_LEVEL",
     "GRIDSCOPE_SHUTDOWN_GRACE_SECONDS",
+    "GRIDSCOPE_DATA_DIR",
+    "GRIDSCOPE_DEMO_GRID",
 ];
 
 impl Config {
@@ -90,14 +99,30 @@ impl Config {
         let log_format = typed(&figment, "log_format", &mut problems);
         let log_level = typed(&figment, "log_level", &mut problems);
         let shutdown_grace_seconds = typed(&figment, "shutdown_grace_seconds", &mut problems);
-        let (Some(addr), Some(site_root), Some(log_format), Some(log_level), Some(shutdown_grace_seconds)) =
-            (addr, site_root, log_format, log_level, shutdown_grace_seconds)
+        let data_dir = typed(&figment, "data_dir", &mut problems);
+        let demo_grid = typed(&figment, "demo_grid", &mut problems);
+        let (
+            Some(addr),
+            Some(site_root),
+            Some(log_format),
+            Some(log_level),
+            Some(shutdown_grace_seconds),
+            Some(data_dir),
+            Some(demo_grid),
+        ) = (addr, site_root, log_format, log_level, shutdown_grace_seconds, data_dir, demo_grid)
         else {
             return Err(ConfigError { problems });
         };
-        let config = Config { addr, site_root, log_format, log_level, shutdown_grace_seconds };
+        let config =
+            Config { addr, site_root, log_format, log_level, shutdown_grace_seconds, data_dir, demo_grid };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The demo grid to load into an empty store, unless turned off.
+    pub fn demo_grid_path(&self) -> Option<PathBuf> {
+        let v = self.demo_grid.trim();
+        (!v.is_empty() && v != "none").then(|| PathBuf::from(v))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -156,6 +181,8 @@ mod tests {
             ("GRIDSCOPE_LOG_FORMAT", "json"),
             ("GRIDSCOPE_LOG_LEVEL", "debug,hyper=warn"),
             ("GRIDSCOPE_SHUTDOWN_GRACE_SECONDS", "5"),
+            ("GRIDSCOPE_DATA_DIR", "/var/lib/gridscope"),
+            ("GRIDSCOPE_DEMO_GRID", "none"),
         ]))
         .unwrap();
         assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
@@ -163,6 +190,8 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.log_level, "debug,hyper=warn");
         assert_eq!(c.shutdown_grace_seconds, 5);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/gridscope"));
+        assert_eq!(c.demo_grid_path(), None);
     }
 
     #[test]

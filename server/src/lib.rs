@@ -3,9 +3,14 @@
 //! - [`config`]: typed configuration from `GRIDSCOPE_*` variables, validated at start.
 //! - [`telemetry`]: structured logs.
 //! - [`http`]: the router, middleware and the operational endpoints.
+//! - [`interchange`]: reading grids in the interchange format (CSV), strictly.
+//! - [`store`]: the embedded store (SQLite) behind the `GridStore` port.
 //! - [`cli`]: the `gridscope` command line.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod http;
+pub mod interchange;
+pub mod store;
 pub mod telemetry;

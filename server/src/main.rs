@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use server::cli::{Cli, Command};
+use server::commands::{self, Failure};
 use server::config::Config;
 use server::http::{router, AppState};
 
@@ -21,15 +22,23 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve => serve(config).await,
+            Command::Serve => serve(config).await.map_err(|e| Failure { message: e.to_string(), code: 1 }),
+            Command::Import { path, name, dry_run } => {
+                commands::import(&config, &path, name, dry_run).await.map(|out| println!("{out}"))
+            }
+            Command::Analyze { analysis, grid, switches, json } => {
+                commands::analyze(&config, analysis, grid.as_deref(), switches, json)
+                    .await
+                    .map(|out| println!("{out}"))
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "gridscope stopped with an error");
-            eprintln!("gridscope: {e}");
-            ExitCode::FAILURE
+        Err(Failure { message, code }) => {
+            tracing::debug!(error = %message, "gridscope stopped with an error");
+            eprintln!("gridscope: {}", message.trim_end());
+            ExitCode::from(code)
         }
     }
 }
@@ -40,7 +49,9 @@ async fn serve(config: Config) -> std::io::Result<()> {
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr)))?;
     let addr = listener.local_addr()?;
-    let app = router(AppState::new(config));
+    let store = commands::open_store(&config).map_err(|f| std::io::Error::other(f.message))?;
+    load_demo_grid(&config, store.as_ref()).await;
+    let app = router(AppState::new(config, store));
     tracing::info!(%addr, url = %format!("http://{addr}/"), "gridscope listening");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
@@ -60,6 +71,23 @@ async fn serve(config: Config) -> std::io::Result<()> {
     }
     tracing::info!("gridscope stopped");
     Ok(())
+}
+
+/// An empty store gets the demo grid, so a first run has something to show.
+async fn load_demo_grid(config: &Config, store: &dyn app::ports::GridStore) {
+    let Some(path) = config.demo_grid_path() else { return };
+    match store.snapshot().await {
+        Ok(s) if !s.is_empty() => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the store; demo grid not loaded");
+            return;
+        }
+    }
+    match commands::import(config, &path, None, false).await {
+        Ok(summary) => tracing::info!(grid = %path.display(), %summary, "store was empty: demo grid loaded"),
+        Err(f) => tracing::error!(grid = %path.display(), error = %f.message, "demo grid not loaded"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -7,9 +7,12 @@ use server::config::Config;
 use server::http::{router, AppState};
 use tower::ServiceExt;
 
+/// The app over a fresh embedded store inside `site_root` (one temporary folder per test).
 fn app_with_site_root(site_root: &std::path::Path) -> axum::Router {
-    let config = Config { site_root: site_root.to_path_buf(), ..Config::default() };
-    router(AppState::new(config))
+    let config =
+        Config { site_root: site_root.to_path_buf(), data_dir: site_root.join("data"), ..Config::default() };
+    let store = server::commands::open_store(&config).unwrap();
+    router(AppState::new(config, store))
 }
 
 async fn send(app: axum::Router, req: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {

@@ -554,10 +554,10 @@ impl Topology {
         for &i in indices {
             dead[i as usize] = true;
             // A load taken out directly loses its own customers (if its bus stays up).
-            if self.asset_kinds[i as usize] == AssetKind::Load {
-                if self.attached_bus(i).is_some_and(|b| reached[b as usize]) {
-                    customers_lost += self.customers_of_asset.get(&i).copied().unwrap_or(0);
-                }
+            if self.asset_kinds[i as usize] == AssetKind::Load
+                && self.attached_bus(i).is_some_and(|b| reached[b as usize])
+            {
+                customers_lost += self.customers_of_asset.get(&i).copied().unwrap_or(0);
             }
         }
         let bus_dead = |b: u32| self.energised[b as usize] && !reached[b as usize];

@@ -11,7 +11,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use tower_http::trace::TraceLayer;
 
-use app::ports::ServerInfo;
+use app::ports::{GridStore, ServerInfo};
 
 use crate::config::Config;
 
@@ -21,6 +21,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub info: ServerInfo,
     pub config: Arc<Config>,
+    pub store: Arc<dyn GridStore>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -30,11 +31,12 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, store: Arc<dyn GridStore>) -> Self {
         Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
             config: Arc::new(config),
+            store,
         }
     }
 }
@@ -64,7 +66,11 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let info = state.info.clone();
-    let context = move || provide_context(info.clone());
+    let store = state.store.clone();
+    let context = move || {
+        provide_context(info.clone());
+        provide_context(store.clone());
+    };
     let shell_options = state.leptos_options.clone();
 
     Router::new()

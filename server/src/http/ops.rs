@@ -36,10 +36,21 @@ pub struct Readiness {
 
 /// Readiness: every check must pass for the instance to take traffic; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let checks = vec![site_check(&state).await];
+    let checks = vec![site_check(&state).await, store_check(&state).await];
     let ready = checks.iter().all(|c| c.ok);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks }))
+}
+
+/// The grid store must answer within 5 s.
+async fn store_check(state: &AppState) -> Check {
+    let name = "store";
+    let backend = state.store.backend();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), state.store.ping()).await {
+        Ok(Ok(())) => Check { name, ok: true, detail: format!("{backend} store answers") },
+        Ok(Err(e)) => Check { name, ok: false, detail: format!("{backend} store: {e}") },
+        Err(_) => Check { name, ok: false, detail: format!("{backend} store did not answer within 5 s") },
+    }
 }
 
 /// The files of the browser bundle under `<site root>/pkg/`, as cargo-leptos writes them.

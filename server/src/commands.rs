@@ -1,0 +1,164 @@
+//! What the command-line subcommands do (besides `serve`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use app::domain::model::GridData;
+use app::domain::topology::{SwitchMode, Topology};
+use app::ports::GridStore;
+use serde_json::json;
+
+use crate::cli::{Analysis, Switches};
+use crate::config::Config;
+use crate::interchange;
+use crate::store::{embedded::Embedded, Cached};
+
+/// A failed command: the message for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), code }
+    }
+}
+
+pub fn open_store(config: &Config) -> Result<Arc<dyn GridStore>, Failure> {
+    let embedded = Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
+    Ok(Arc::new(Cached::new(embedded)))
+}
+
+fn default_name(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "grid".into(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Read, validate and (unless a dry run) write a grid; returns the summary for stdout.
+pub async fn import(
+    config: &Config,
+    path: &Path,
+    name: Option<String>,
+    dry_run: bool,
+) -> Result<String, Failure> {
+    let started = Instant::now();
+    let owned = path.to_path_buf();
+    let grid = tokio::task::spawn_blocking(move || interchange::read_grid(&owned))
+        .await
+        .map_err(|e| Failure::new(1, e.to_string()))?
+        .map_err(|refused| Failure::new(1, refused.to_string()))?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    let counts = format!(
+        "{} assets, {} maintenance records, {} incidents",
+        grid.assets.len(),
+        grid.maintenance.len(),
+        grid.incidents.len()
+    );
+    if dry_run {
+        return Ok(format!("dry run: {} is valid ({counts}); nothing written", path.display()));
+    }
+    let store = open_store(config)?;
+    let name = name.unwrap_or_else(|| default_name(path));
+    eprintln!("import: read and validated {counts} in {read_seconds:.2} s; writing");
+    let meta = store.replace_grid(&name, grid).await.map_err(|e| Failure::new(1, e.to_string()))?;
+    eprintln!("import: committed revision {}", meta.revision);
+    Ok(format!(
+        "imported '{}' ({counts}) as revision {} in {:.2} s",
+        meta.name,
+        meta.revision,
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// Load the grid to analyse: a given interchange folder/file, or the stored grid.
+async fn grid_for_analysis(config: &Config, grid: Option<&Path>) -> Result<GridData, Failure> {
+    match grid {
+        Some(path) => interchange::read_grid(path).map_err(|refused| Failure::new(1, refused.to_string())),
+        None => {
+            let store = open_store(config)?;
+            let snapshot = store.snapshot().await.map_err(|e| Failure::new(1, e.to_string()))?;
+            if snapshot.is_empty() {
+                return Err(Failure::new(
+                    1,
+                    "the store holds no grid; import one first (gridscope import <folder>)",
+                ));
+            }
+            Ok(snapshot.data.clone())
+        }
+    }
+}
+
+pub async fn analyze(
+    config: &Config,
+    analysis: Analysis,
+    grid: Option<&Path>,
+    switches: Switches,
+    as_json: bool,
+) -> Result<String, Failure> {
+    let data = grid_for_analysis(config, grid).await?;
+    let mode = match switches {
+        Switches::Respect => SwitchMode::Respect,
+        Switches::Ignore => SwitchMode::Ignore,
+    };
+    let topology = Topology::build(&data, mode);
+    let out = match analysis {
+        Analysis::N1 => {
+            let outages = topology.n1_outages();
+            if as_json {
+                json!({ "outages": outages }).to_string()
+            } else {
+                let mut text = format!("{} single branch outages island buses:\n", outages.len());
+                for o in &outages {
+                    text.push_str(&format!("  {}: {} buses\n", o.element, o.islanded_buses.len()));
+                }
+                text
+            }
+        }
+        Analysis::Structure => {
+            let (bridges, cut) = (topology.bridges(), topology.articulation_points());
+            if as_json {
+                json!({ "bridges": bridges, "articulation_points": cut }).to_string()
+            } else {
+                format!(
+                    "{} bridges: {}\n{} articulation points: {}\n",
+                    bridges.len(),
+                    bridges.join(" "),
+                    cut.len(),
+                    cut.join(" ")
+                )
+            }
+        }
+        Analysis::Islands => {
+            let islands = topology.islands();
+            if as_json {
+                json!({ "islands": islands }).to_string()
+            } else {
+                let mut text = format!("{} islands:\n", islands.len());
+                for i in &islands {
+                    let state = if i.energised { "energised" } else { "de-energised" };
+                    text.push_str(&format!("  {} buses, {state}, from {}\n", i.buses.len(), i.buses[0]));
+                }
+                text
+            }
+        }
+        Analysis::Impact { assets } => {
+            let ids: Vec<&str> = assets.iter().map(String::as_str).collect();
+            let impact = topology.impact_of_outage(&ids).map_err(|e| Failure::new(1, e.to_string()))?;
+            if as_json {
+                serde_json::to_string(&impact).map_err(|e| Failure::new(1, e.to_string()))?
+            } else {
+                format!(
+                    "outage of {}: {} buses and {} assets de-energised, {} of {} customers lose supply\n",
+                    impact.outaged.join(", "),
+                    impact.deenergised_buses.len(),
+                    impact.deenergised_assets.len(),
+                    impact.customers_lost,
+                    impact.customers_total
+                )
+            }
+        }
+    };
+    Ok(out)
+}

@@ -1,0 +1,476 @@
+//! The Gridscope interchange format (docs/interchange.md): a folder with `assets.csv` and,
+//! optionally, `maintenance.csv` and `incidents.csv` — or a single assets CSV file.
+//!
+//! Reading is strict and total: every problem in every row is collected (up to
+//! [`MAX_REPORTED`]) and reported with file, line and column; a grid is only returned when
+//! there is none. Inputs are bounded: file size ([`MAX_FILE_BYTES`]), rows ([`MAX_ROWS`]) and
+//! field length.
+
+use app::domain::model::{
+    valid_id, Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord, Table,
+    MAX_TEXT_LEN,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+pub const MAX_ROWS: usize = 5_000_000;
+pub const MAX_REPORTED: usize = 100;
+const MAX_FIELD_CHARS: usize = 1000;
+
+pub const ASSET_COLUMNS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "substation",
+    "bus",
+    "from_bus",
+    "to_bus",
+    "element",
+    "closed",
+    "in_service",
+    "source",
+    "voltage_kv",
+    "rating_mva",
+    "p_mw",
+    "circuits",
+    "length_km",
+    "loading_pct",
+    "commissioning_year",
+    "condition",
+    "customers",
+    "region",
+    "lat",
+    "lon",
+    "synthetic",
+];
+pub const MAINTENANCE_COLUMNS: &[&str] = &["id", "asset", "date", "kind", "cost", "notes", "synthetic"];
+pub const INCIDENT_COLUMNS: &[&str] =
+    &["id", "asset", "started_at", "restored_at", "customers_affected", "cause", "synthetic"];
+
+/// One problem, located. `line` is the 1-based line in the file (the header is line 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportIssue {
+    pub file: String,
+    pub line: u64,
+    pub column: String,
+    pub message: String,
+}
+
+impl fmt::Display for ImportIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column.is_empty() {
+            write!(f, "{} line {}: {}", self.file, self.line, self.message)
+        } else {
+            write!(f, "{} line {}, column {}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
+}
+
+/// Why an import was refused. Nothing has been written when this is returned.
+#[derive(Debug)]
+pub struct ImportRefused {
+    pub issues: Vec<ImportIssue>,
+    /// More issues than were kept.
+    pub truncated: bool,
+}
+
+impl fmt::Display for ImportRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "import refused, nothing written: {} problem(s)", self.issues.len())?;
+        for issue in &self.issues {
+            writeln!(f, "  {issue}")?;
+        }
+        if self.truncated {
+            writeln!(f, "  … more problems not shown (only the first {MAX_REPORTED} are listed)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ImportRefused {}
+
+struct Issues {
+    list: Vec<ImportIssue>,
+    truncated: bool,
+}
+
+impl Issues {
+    fn push(&mut self, file: &str, line: u64, column: &str, message: impl Into<String>) {
+        if self.list.len() >= MAX_REPORTED {
+            self.truncated = true;
+            return;
+        }
+        self.list.push(ImportIssue {
+            file: file.into(),
+            line,
+            column: column.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Where the tables of a grid come from.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub assets: PathBuf,
+    pub maintenance: Option<PathBuf>,
+    pub incidents: Option<PathBuf>,
+}
+
+impl Source {
+    /// A folder (with `assets.csv`, optional `maintenance.csv` and `incidents.csv`) or a file.
+    pub fn locate(path: &Path) -> Result<Source, ImportRefused> {
+        let refused = |message: String| ImportRefused {
+            issues: vec![ImportIssue {
+                file: path.display().to_string(),
+                line: 0,
+                column: String::new(),
+                message,
+            }],
+            truncated: false,
+        };
+        if path.is_dir() {
+            let assets = path.join("assets.csv");
+            if !assets.is_file() {
+                return Err(refused("the folder has no assets.csv".into()));
+            }
+            let optional = |name: &str| Some(path.join(name)).filter(|p| p.is_file());
+            Ok(Source {
+                assets,
+                maintenance: optional("maintenance.csv"),
+                incidents: optional("incidents.csv"),
+            })
+        } else if path.is_file() {
+            Ok(Source { assets: path.to_path_buf(), maintenance: None, incidents: None })
+        } else {
+            Err(refused("no such file or folder".into()))
+        }
+    }
+}
+
+/// Read and validate a grid; every issue found is reported, and nothing is returned unless
+/// the whole grid is acceptable.
+pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
+    let source = Source::locate(path)?;
+    let mut issues = Issues { list: Vec::new(), truncated: false };
+    let assets_name = file_name(&source.assets);
+    let (assets, asset_lines) =
+        read_table(&source.assets, ASSET_COLUMNS, &["id", "kind"], &mut issues, parse_asset);
+    let (maintenance, maintenance_lines) = match &source.maintenance {
+        Some(p) => read_table(
+            p,
+            MAINTENANCE_COLUMNS,
+            &["id", "asset", "date", "kind"],
+            &mut issues,
+            parse_maintenance,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let (incidents, incident_lines) = match &source.incidents {
+        Some(p) => {
+            read_table(p, INCIDENT_COLUMNS, &["id", "asset", "started_at"], &mut issues, parse_incident)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let grid = GridData { assets, maintenance, incidents };
+    if issues.list.is_empty() {
+        for issue in grid.validate() {
+            let (file, lines) = match issue.table {
+                Table::Assets => (assets_name.clone(), &asset_lines),
+                Table::Maintenance => {
+                    (source.maintenance.as_deref().map(file_name).unwrap_or_default(), &maintenance_lines)
+                }
+                Table::Incidents => {
+                    (source.incidents.as_deref().map(file_name).unwrap_or_default(), &incident_lines)
+                }
+            };
+            issues.push(&file, lines[issue.index], issue.column, issue.message);
+        }
+    }
+    if issues.list.is_empty() {
+        Ok(grid)
+    } else {
+        Err(ImportRefused { issues: issues.list, truncated: issues.truncated })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// One row being parsed: typed access to its fields, recording every problem.
+struct Row<'a> {
+    file: &'a str,
+    line: u64,
+    header: &'a [usize],
+    columns: &'a [&'static str],
+    record: &'a csv::StringRecord,
+    issues: &'a mut Issues,
+}
+
+impl Row<'_> {
+    fn raw(&self, column: &str) -> Option<&str> {
+        let wanted = self.columns.iter().position(|c| *c == column)?;
+        let at = self.header.iter().position(|&h| h == wanted)?;
+        self.record.get(at).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, column: &str, message: String) {
+        self.issues.push(self.file, self.line, column, message);
+    }
+
+    fn text(&mut self, column: &str) -> Option<String> {
+        let value = self.raw(column)?.to_string();
+        if value.chars().count() > MAX_TEXT_LEN {
+            self.fail(column, format!("longer than {MAX_TEXT_LEN} characters"));
+            return None;
+        }
+        Some(value)
+    }
+
+    fn reference(&mut self, column: &str) -> Option<String> {
+        let value = self.raw(column)?.to_string();
+        if !valid_id(&value) {
+            self.fail(column, format!("'{value}' is not a valid id"));
+            return None;
+        }
+        Some(value)
+    }
+
+    fn parse<T>(&mut self, column: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
+        let value = self.raw(column)?.to_string();
+        let parsed = parse(&value);
+        if parsed.is_none() {
+            self.fail(column, format!("'{value}' is not {what}"));
+        }
+        parsed
+    }
+
+    fn number(&mut self, column: &str) -> Option<f64> {
+        self.parse(column, "a number", |v| v.parse::<f64>().ok().filter(|x| x.is_finite()))
+    }
+
+    fn boolean(&mut self, column: &str) -> Option<bool> {
+        self.parse(column, "true or false", |v| match v {
+            "true" | "TRUE" | "True" | "1" => Some(true),
+            "false" | "FALSE" | "False" | "0" => Some(false),
+            _ => None,
+        })
+    }
+
+    fn integer<T: std::str::FromStr>(&mut self, column: &str, what: &str) -> Option<T> {
+        self.parse(column, what, |v| v.parse::<T>().ok())
+    }
+
+    fn required(&mut self, column: &str) -> String {
+        match self.raw(column) {
+            Some(v) => v.to_string(),
+            None => {
+                self.fail(column, "is required".into());
+                String::new()
+            }
+        }
+    }
+}
+
+/// Read one CSV table. Returns the parsed records and, for each, its line in the file.
+fn read_table<T>(
+    path: &Path,
+    columns: &'static [&'static str],
+    required: &[&str],
+    issues: &mut Issues,
+    parse: fn(&mut Row) -> Option<T>,
+) -> (Vec<T>, Vec<u64>) {
+    let file = file_name(path);
+    let handle = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            issues.push(&file, 0, "", format!("cannot open: {e}"));
+            return (Vec::new(), Vec::new());
+        }
+    };
+    if handle.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
+        issues.push(&file, 0, "", format!("larger than the limit of {} MiB", MAX_FILE_BYTES >> 20));
+        return (Vec::new(), Vec::new());
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(handle.take(MAX_FILE_BYTES));
+    let header_record = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            issues.push(&file, 1, "", format!("cannot read the header: {e}"));
+            return (Vec::new(), Vec::new());
+        }
+    };
+    let mut header = Vec::with_capacity(header_record.len());
+    let mut header_ok = true;
+    for name in header_record.iter().map(str::trim) {
+        match columns.iter().position(|c| *c == name) {
+            Some(i) if header.contains(&i) => {
+                issues.push(&file, 1, name, "column appears twice");
+                header_ok = false;
+            }
+            Some(i) => header.push(i),
+            None => {
+                issues.push(&file, 1, name, format!("unknown column (known: {})", columns.join(", ")));
+                header_ok = false;
+            }
+        }
+    }
+    for column in required {
+        if !header_record.iter().any(|h| h.trim() == *column) {
+            issues.push(&file, 1, column, "required column is missing");
+            header_ok = false;
+        }
+    }
+    if !header_ok {
+        return (Vec::new(), Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut lines = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                issues.push(&file, line, "", format!("malformed CSV: {e}"));
+                break;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if out.len() >= MAX_ROWS {
+            issues.push(&file, line, "", format!("more than {MAX_ROWS} rows"));
+            break;
+        }
+        if let Some(i) = record.iter().position(|f| f.chars().count() > MAX_FIELD_CHARS) {
+            issues.push(
+                &file,
+                line,
+                header_record.get(i).unwrap_or(""),
+                format!("field longer than {MAX_FIELD_CHARS} characters"),
+            );
+            continue;
+        }
+        let mut row = Row { file: &file, line, header: &header, columns, record: &record, issues };
+        if let Some(item) = parse(&mut row) {
+            out.push(item);
+            lines.push(line);
+        }
+    }
+    (out, lines)
+}
+
+fn parse_asset(row: &mut Row) -> Option<Asset> {
+    let id = row.required("id");
+    let kind_text = row.required("kind");
+    let kind = AssetKind::parse(&kind_text);
+    if kind.is_none() && !kind_text.is_empty() {
+        let known: Vec<&str> = AssetKind::ALL.iter().map(|k| k.as_str()).collect();
+        row.fail("kind", format!("'{kind_text}' is not an asset kind ({})", known.join(", ")));
+    }
+    let name = row.text("name");
+    let lat = row.parse("lat", "a latitude in degrees", |v| v.parse::<f64>().ok().filter(|x| x.is_finite()));
+    let lon = row.parse("lon", "a longitude in degrees", |v| v.parse::<f64>().ok().filter(|x| x.is_finite()));
+    let location = match (lat, lon) {
+        (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+        (None, None) => None,
+        (Some(_), None) => {
+            if row.raw("lon").is_none() {
+                row.fail("lon", "lat is given, so lon is required".into());
+            }
+            None
+        }
+        (None, Some(_)) => {
+            if row.raw("lat").is_none() {
+                row.fail("lat", "lon is given, so lat is required".into());
+            }
+            None
+        }
+    };
+    let synthetic: Vec<String> = row.raw("synthetic").map_or_else(Vec::new, |v| {
+        v.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    });
+    for field in &synthetic {
+        if !ASSET_COLUMNS.contains(&field.as_str()) {
+            row.fail("synthetic", format!("'{field}' is not a column"));
+        }
+    }
+    let asset = Asset {
+        name: name.unwrap_or_else(|| id.clone()),
+        substation: row.reference("substation"),
+        bus: row.reference("bus"),
+        from_bus: row.reference("from_bus"),
+        to_bus: row.reference("to_bus"),
+        element: row.reference("element"),
+        closed: row.boolean("closed"),
+        in_service: row.boolean("in_service").unwrap_or(true),
+        source: row.boolean("source").unwrap_or(false),
+        voltage_kv: row.number("voltage_kv"),
+        rating_mva: row.number("rating_mva"),
+        p_mw: row.number("p_mw"),
+        circuits: row.integer("circuits", "a whole number of circuits").unwrap_or(1),
+        length_km: row.number("length_km"),
+        loading_pct: row.number("loading_pct"),
+        commissioning_year: row.integer("commissioning_year", "a year"),
+        condition: row.integer("condition", "a condition from 0 to 100"),
+        customers: row.integer("customers", "a whole number of customers"),
+        region: row.text("region"),
+        location,
+        synthetic,
+        id,
+        kind: kind?,
+    };
+    Some(asset)
+}
+
+fn synthetic_flag(row: &mut Row) -> bool {
+    row.boolean("synthetic").unwrap_or(false)
+}
+
+fn parse_maintenance(row: &mut Row) -> Option<MaintenanceRecord> {
+    let id = row.required("id");
+    let asset = row.required("asset");
+    let date = row.parse("date", "a date (YYYY-MM-DD)", |v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok());
+    let kind = row.parse("kind", "inspection, repair or replacement", MaintenanceKind::parse);
+    if row.raw("date").is_none() {
+        row.fail("date", "is required".into());
+    }
+    if row.raw("kind").is_none() {
+        row.fail("kind", "is required".into());
+    }
+    Some(MaintenanceRecord {
+        cost: row.number("cost"),
+        notes: row.text("notes").unwrap_or_default(),
+        synthetic: synthetic_flag(row),
+        id,
+        asset,
+        date: date?,
+        kind: kind?,
+    })
+}
+
+fn timestamp(v: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn parse_incident(row: &mut Row) -> Option<Incident> {
+    let id = row.required("id");
+    let asset = row.required("asset");
+    let started_at = row.parse("started_at", "an RFC 3339 time (2024-05-01T12:00:00Z)", timestamp);
+    if row.raw("started_at").is_none() {
+        row.fail("started_at", "is required".into());
+    }
+    Some(Incident {
+        restored_at: row.parse("restored_at", "an RFC 3339 time (2024-05-01T12:00:00Z)", timestamp),
+        customers_affected: row.integer("customers_affected", "a whole number of customers").unwrap_or(0),
+        cause: row.text("cause").unwrap_or_default(),
+        synthetic: synthetic_flag(row),
+        id,
+        asset,
+        started_at: started_at?,
+    })
+}

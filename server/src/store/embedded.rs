@@ -1,0 +1,210 @@
+//! The embedded store: SQLite on local disk (through `rusqlite`, SQLite compiled in).
+//!
+//! Why SQLite: it is the most widely deployed and most heavily tested embedded database; in
+//! WAL mode with `synchronous=FULL` every committed transaction is durable and an interrupted
+//! one (crash, `kill -9`, power loss) is rolled back on the next open, which is exactly the
+//! all-or-nothing import the grid needs. It needs no server, runs in-process, and its single
+//! file is easy to back up (`VACUUM INTO`) and inspect with standard tools. Pure-Rust
+//! key-value stores (redb, sled) would work for the grid but leave us hand-writing the
+//! queries, indexes and migrations that SQL gives for audit logs, accounts and history.
+//!
+//! Layout: one row per asset / maintenance record / incident, keyed by id, with the record
+//! as JSON and the import order in `seq`; grid facts in `meta`. The schema version is
+//! `PRAGMA user_version`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use app::domain::model::{Asset, GridData, Incident, MaintenanceRecord};
+use app::ports::{GridMeta, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::Backend;
+
+/// The database file inside `GRIDSCOPE_DATA_DIR`.
+pub const FILE_NAME: &str = "gridscope.sqlite3";
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS maintenance (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, asset TEXT NOT NULL, data TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, asset TEXT NOT NULL, data TEXT NOT NULL) STRICT;
+CREATE INDEX IF NOT EXISTS maintenance_asset ON maintenance (asset);
+CREATE INDEX IF NOT EXISTS incidents_asset ON incidents (asset);
+";
+
+pub struct Embedded {
+    path: PathBuf,
+    connection: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Unavailable(format!("{context}: {e}"))
+}
+
+impl Embedded {
+    /// Open (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Embedded, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let connection = Connection::open(&path).map_err(unavailable("cannot open the database"))?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(unavailable("cannot configure the database"))?;
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(unavailable("cannot read the schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Unavailable(format!(
+                "{} has schema version {version}, newer than this build understands ({SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        connection
+            .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+            .map_err(unavailable("cannot create the schema"))?;
+        Ok(Embedded { path, connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn with_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard =
+                connection.lock().map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn load_all(connection: &Connection) -> Result<(GridMeta, GridData), StoreError> {
+    let corrupt = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
+    let meta_value = |key: &str| -> Result<Option<String>, StoreError> {
+        connection
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .optional()
+            .map_err(corrupt)
+    };
+    let meta = GridMeta {
+        name: meta_value("name")?.unwrap_or_default(),
+        revision: meta_value("revision")?.and_then(|v| v.parse().ok()).unwrap_or(0),
+        imported_at: meta_value("imported_at")?
+            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    fn rows<T: serde::de::DeserializeOwned>(
+        connection: &Connection,
+        table: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut statement = connection
+            .prepare(&format!("SELECT id, data FROM {table} ORDER BY seq"))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut out = Vec::new();
+        let mut cursor = statement.query([]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        while let Some(row) = cursor.next().map_err(|e| StoreError::Corrupt(e.to_string()))? {
+            let id: String = row.get(0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let data: String = row.get(1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(
+                serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("{table} row '{id}' cannot be read: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+    let data = GridData {
+        assets: rows::<Asset>(connection, "assets")?,
+        maintenance: rows::<MaintenanceRecord>(connection, "maintenance")?,
+        incidents: rows::<Incident>(connection, "incidents")?,
+    };
+    Ok((meta, data))
+}
+
+/// Insert `(id, second column, JSON)` rows in order, numbering them by `seq`.
+fn insert_rows<'a>(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    rows: impl Iterator<Item = (&'a str, &'a str, serde_json::Result<String>)>,
+) -> Result<(), StoreError> {
+    let failed = |e: rusqlite::Error| StoreError::Unavailable(format!("import failed, nothing written: {e}"));
+    let mut insert = tx.prepare(sql).map_err(failed)?;
+    for (seq, (id, second, json)) in rows.enumerate() {
+        let json = json.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        insert.execute(params![id, seq as i64, second, json]).map_err(failed)?;
+    }
+    Ok(())
+}
+
+fn replace_all(connection: &mut Connection, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+    let failed = |e: rusqlite::Error| StoreError::Unavailable(format!("import failed, nothing written: {e}"));
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+    let revision: u64 = tx
+        .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(failed)?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+        + 1;
+    tx.execute_batch("DELETE FROM assets; DELETE FROM maintenance; DELETE FROM incidents;")
+        .map_err(failed)?;
+    let assets = data.assets.iter().map(|a| (a.id.as_str(), a.kind.as_str(), serde_json::to_string(a)));
+    insert_rows(&tx, "INSERT INTO assets (id, seq, kind, data) VALUES (?1, ?2, ?3, ?4)", assets)?;
+    let records =
+        data.maintenance.iter().map(|m| (m.id.as_str(), m.asset.as_str(), serde_json::to_string(m)));
+    insert_rows(&tx, "INSERT INTO maintenance (id, seq, asset, data) VALUES (?1, ?2, ?3, ?4)", records)?;
+    let incidents =
+        data.incidents.iter().map(|i| (i.id.as_str(), i.asset.as_str(), serde_json::to_string(i)));
+    insert_rows(&tx, "INSERT INTO incidents (id, seq, asset, data) VALUES (?1, ?2, ?3, ?4)", incidents)?;
+    let now = Utc::now();
+    let mut set = tx.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(failed)?;
+    set.execute(params!["name", name]).map_err(failed)?;
+    set.execute(params!["revision", revision.to_string()]).map_err(failed)?;
+    set.execute(params!["imported_at", now.to_rfc3339()]).map_err(failed)?;
+    drop(set);
+    tx.commit().map_err(failed)?;
+    Ok(GridMeta { name: name.to_string(), revision, imported_at: Some(now) })
+}
+
+#[async_trait]
+impl Backend for Embedded {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
+        self.with_connection(|c| load_all(c)).await
+    }
+
+    async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+        // The grid is moved to the blocking thread; cloning once is cheaper than holding the
+        // connection across an await.
+        let name = name.to_string();
+        let data = data.clone();
+        self.with_connection(move |c| replace_all(c, &name, &data)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_connection(|c| {
+            c.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+}
