@@ -10,7 +10,7 @@ What the public cases carry (topology, voltages, ratings, switch states, loads, 
 real WGS84 coordinates for mv_oberrhein) is copied. What they lack — commissioning year,
 condition, customers, region, maintenance records and incidents — is drawn from a seeded
 random generator and every such attribute is named in the row's `synthetic` column.
-Identifiers are `<table>-<pandapower index>` (bus-3, line-17, trafo-2, switch-5, ...), the
+Identifiers are `<table>-<pandapower index>` (bus-3, line-17, trafo-2, impedance-4, switch-5, ...), the
 same ids the reference generator (make_references.py) uses.
 """
 
@@ -52,7 +52,7 @@ TODAY = dt.date(2026, 1, 1)
 
 def load_case(case: str):
     if case.endswith(".m") or case.startswith("case_ACTIVSg"):
-        from pandapower.converter import from_mpc
+        from pandapower.converter.matpower import from_mpc
 
         path = case
         if not os.path.exists(path):
@@ -153,6 +153,9 @@ def convert(net, name: str, seed: int, wgs84: bool):
     for _, t in net.trafo.iterrows():
         adj[int(t.hv_bus)].append(int(t.lv_bus))
         adj[int(t.lv_bus)].append(int(t.hv_bus))
+    for _, z in net.impedance.iterrows():
+        adj[int(z.from_bus)].append(int(z.to_bus))
+        adj[int(z.to_bus)].append(int(z.from_bus))
     sources = [int(b) for b in net.ext_grid.bus] + [int(g.bus) for _, g in net.gen.iterrows() if bool(g.get("slack", False))]
     order, seen = [], set()
     for start in sources + sorted(adj):
@@ -221,6 +224,18 @@ def convert(net, name: str, seed: int, wgs84: bool):
         if line_loading is not None and rating:
             row["loading_pct"] = line_loading.get(i)
         rows.append(synthetic_row("line", row))
+    # Series impedances (how pandapower's MATPOWER import keeps branches it cannot read as a
+    # line or transformer) join two buses like a line does.
+    for i, z in net.impedance.iterrows():
+        i = int(i)
+        row = {"id": f"impedance-{i}", "kind": "line", "name": z["name"] if isinstance(z["name"], str) else f"Impedance {i}",
+               "from_bus": bus_ids[int(z.from_bus)], "to_bus": bus_ids[int(z.to_bus)], "in_service": bool(z.in_service),
+               "voltage_kv": float(net.bus.vn_kv[z.from_bus]), "rating_mva": z.get("sn_mva"),
+               "region": region_of.get(int(z.from_bus), "Region 1")}
+        rows.append(synthetic_row("line", row))
+    if len(net.trafo3w) or len(net.dcline):
+        print(f"convert-grid: warning: {len(net.trafo3w)} three-winding transformers and {len(net.dcline)} DC lines "
+              "are not modelled and were left out", file=sys.stderr)
     for i, t in net.trafo.iterrows():
         i = int(i)
         row = {"id": f"trafo-{i}", "kind": "transformer", "name": t["name"] if isinstance(t["name"], str) else f"Transformer {i}",

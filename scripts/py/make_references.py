@@ -34,7 +34,7 @@ import pandapower.topology as top  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 from convert_grid import load_case  # noqa: E402
 
-ELEMENT_PREFIX = {"line": "line", "trafo": "trafo"}
+ELEMENT_PREFIX = {"line": "line", "trafo": "trafo", "impedance": "impedance"}
 
 
 def sources(net):

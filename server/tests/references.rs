@@ -91,3 +91,40 @@ fn case1354pegase_matches_networkx() {
 fn case9241pegase_matches_networkx() {
     check("case9241pegase");
 }
+
+#[test]
+fn case_activsg10k_matches_networkx() {
+    check("case_ACTIVSg10k");
+}
+
+/// The command line gives the same N-1 answer as the reference, from the stored grid.
+#[test]
+fn analyze_n1_json_from_the_store_matches_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = root().join("data/grids/mv_oberrhein");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_gridscope"))
+            .args(args)
+            .env("GRIDSCOPE_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run(&["import", grid.to_str().unwrap()]);
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(root().join("data/references/mv_oberrhein.json")).unwrap(),
+    )
+    .unwrap();
+    for (flag, respect) in [("respect", true), ("ignore", false)] {
+        let printed: serde_json::Value =
+            serde_json::from_str(&run(&["analyze", "n1", "--json", "--switches", flag])).unwrap();
+        let mode = reference.modes.iter().find(|m| m.respect_switches == respect).unwrap();
+        let expected: Vec<serde_json::Value> = mode
+            .outages
+            .iter()
+            .map(|o| serde_json::json!({"element": o.element, "islanded_buses": o.islanded_buses}))
+            .collect();
+        assert_eq!(printed, serde_json::json!({ "outages": expected }), "switches {flag}");
+    }
+}

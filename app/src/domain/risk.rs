@@ -14,8 +14,11 @@
 //! A factor without data (no commissioning year, no condition, no loading) is shown as
 //! unavailable and its weight is left out rather than guessed.
 
-use super::model::{Asset, AssetKind};
+use super::model::{Asset, AssetKind, GridData};
+use super::topology::Topology;
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +150,33 @@ pub fn score(asset: &Asset, ctx: &RiskContext) -> RiskScore {
     RiskScore { asset: asset.id.clone(), score, band: RiskBand::of(score), factors }
 }
 
+/// Risk scores of every asset of a grid as of `today`, highest first (ties by id).
+/// `topology` must be built from `grid`.
+pub fn score_all(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<RiskScore> {
+    let behind = topology.customers_behind_each_asset();
+    let since = today - chrono::Duration::days(5 * 365);
+    let mut incidents: HashMap<&str, u32> = HashMap::new();
+    for incident in grid.incidents.iter().filter(|i| i.started_at.date_naive() >= since) {
+        *incidents.entry(incident.asset.as_str()).or_default() += 1;
+    }
+    let mut scores: Vec<RiskScore> = grid
+        .assets
+        .iter()
+        .zip(behind)
+        .map(|(asset, customers_behind)| {
+            let ctx = RiskContext {
+                current_year: today.year(),
+                customers_behind,
+                customers_total: topology.customers_total(),
+                recent_incidents: incidents.get(asset.id.as_str()).copied().unwrap_or(0),
+            };
+            score(asset, &ctx)
+        })
+        .collect();
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.asset.cmp(&b.asset)));
+    scores
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +225,49 @@ mod tests {
         assert_eq!(age.explanation, "commissioning year not recorded");
         // Only criticality (1.0 × .2) and failures (1.0 × .15) remain: both at the maximum.
         assert!((r.score - 100.0).abs() < 1e-9, "{}", r.score);
+    }
+
+    #[test]
+    fn score_all_ranks_by_score_and_counts_recent_incidents_only() {
+        use crate::domain::model::Incident;
+        use crate::domain::topology::SwitchMode;
+        let bus = |id: &str| Asset::new(id, AssetKind::Bus);
+        let mut grid = GridData {
+            assets: vec![
+                bus("a"),
+                bus("b"),
+                Asset { bus: Some("a".into()), source: true, ..Asset::new("g", AssetKind::Generator) },
+                Asset {
+                    from_bus: Some("a".into()),
+                    to_bus: Some("b".into()),
+                    ..line(Some(1970), Some(30), None)
+                },
+                Asset { bus: Some("b".into()), customers: Some(100), ..Asset::new("d", AssetKind::Load) },
+            ],
+            ..Default::default()
+        };
+        let incident = |id: &str, year: i32| Incident {
+            id: id.into(),
+            asset: "l1".into(),
+            started_at: chrono::NaiveDate::from_ymd_opt(year, 6, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc(),
+            restored_at: None,
+            customers_affected: 0,
+            cause: String::new(),
+            synthetic: false,
+        };
+        grid.incidents = vec![incident("i1", 2025), incident("i2", 2024), incident("old", 2010)];
+        let topology = Topology::build(&grid, SwitchMode::Respect);
+        let scores = score_all(&grid, &topology, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert_eq!(scores[0].asset, "l1");
+        let line = &scores[0];
+        let factor = |name: &str| line.factors.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(factor("failure_history").explanation, "2 incidents in the last 5 years");
+        assert_eq!(factor("criticality").value, Some(1.0), "all 100 customers hang on the line");
+        assert!(scores.windows(2).all(|w| w[0].score >= w[1].score));
     }
 
     #[test]
