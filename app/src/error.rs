@@ -84,6 +84,25 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// How a store failure reaches the public: unavailability is retryable, anything else is an
+/// internal error. The detail is logged on the server, never sent.
+#[cfg(feature = "ssr")]
+impl From<crate::ports::StoreError> for AppError {
+    fn from(e: crate::ports::StoreError) -> Self {
+        match e {
+            crate::ports::StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "grid store unavailable");
+                Self::new(ErrorCode::SourceUnavailable, "The grid database is not reachable right now.")
+                    .retry_after(10)
+            }
+            crate::ports::StoreError::Corrupt(detail) => {
+                tracing::error!(error = %detail, "grid store data error");
+                Self::internal()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

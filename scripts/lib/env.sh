@@ -48,6 +48,9 @@ locked_version() {
   ' "$GRIDSCOPE_ROOT/Cargo.lock"
 }
 
+# A free TCP port on loopback.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 log() { printf '[gridscope] %s\n' "$*" >&2; }
 die() { printf '[gridscope] error: %s\n' "$*" >&2; exit 1; }
 

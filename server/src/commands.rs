@@ -10,8 +10,9 @@ use app::ports::GridStore;
 use serde_json::json;
 
 use crate::cli::{Analysis, Switches};
-use crate::config::Config;
+use crate::config::{Config, StoreChoice};
 use crate::interchange;
+use crate::store::neo4j::{Neo4j, Neo4jSettings};
 use crate::store::{embedded::Embedded, Cached};
 
 /// A failed command: the message for stderr and the exit code.
@@ -27,9 +28,29 @@ impl Failure {
     }
 }
 
+/// The store the configuration selects. Neo4j connects lazily: the server starts (and
+/// reports not ready) while the database is down, and recovers when it returns.
 pub fn open_store(config: &Config) -> Result<Arc<dyn GridStore>, Failure> {
-    let embedded = Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
-    Ok(Arc::new(Cached::new(embedded)))
+    match config.store_choice() {
+        StoreChoice::Neo4j => Ok(Arc::new(Cached::new(Neo4j::new(neo4j_settings(config))))),
+        _ => {
+            let embedded = Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
+            Ok(Arc::new(Cached::new(embedded)))
+        }
+    }
+}
+
+pub fn neo4j_settings(config: &Config) -> Neo4jSettings {
+    Neo4jSettings {
+        uri: config.neo4j_uri.clone().unwrap_or_default(),
+        user: config.neo4j_user.clone(),
+        password: config.neo4j_password.clone(),
+        database: config.neo4j_database.clone(),
+        max_connections: config.neo4j_max_connections,
+        fetch_size: config.neo4j_fetch_size,
+        timeout: std::time::Duration::from_secs(config.neo4j_timeout_seconds),
+        import_timeout: std::time::Duration::from_secs(config.neo4j_import_timeout_seconds),
+    }
 }
 
 fn default_name(path: &Path) -> String {

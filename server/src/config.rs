@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use figment::providers::Serialized;
 use figment::value::Value;
 use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// The prefix of every variable the server reads.
@@ -20,6 +21,47 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines, for a terminal.
     Text,
+}
+
+/// Which `GridStore` the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreChoice {
+    /// Neo4j when `GRIDSCOPE_NEO4J_URI` is set, the embedded store otherwise.
+    Auto,
+    Embedded,
+    Neo4j,
+}
+
+/// A secret read from the environment or a secret file: never printed (`Debug` shows
+/// `[redacted]`), never serialised, and only exposed where it is used.
+#[derive(Clone, Default)]
+pub struct Secret(Option<SecretString>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(Some(SecretString::from(value.into())))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.as_ref().map_or("", |s| s.expose_secret())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() { "[redacted]" } else { "[not set]" })
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +83,25 @@ pub struct Config {
     /// `GRIDSCOPE_DEMO_GRID`: a grid (interchange folder) loaded at start when the store is
     /// empty; `none` to start empty.
     pub demo_grid: String,
+    /// `GRIDSCOPE_STORE`: `auto`, `embedded` or `neo4j`.
+    pub store: StoreChoice,
+    /// `GRIDSCOPE_NEO4J_URI`: Bolt URI, e.g. `bolt://127.0.0.1:7687` or `neo4j+s://….databases.neo4j.io`.
+    pub neo4j_uri: Option<String>,
+    /// `GRIDSCOPE_NEO4J_USER`.
+    pub neo4j_user: String,
+    /// `GRIDSCOPE_NEO4J_PASSWORD` or the first line of the file `GRIDSCOPE_NEO4J_PASSWORD_FILE`.
+    #[serde(skip)]
+    pub neo4j_password: Secret,
+    /// `GRIDSCOPE_NEO4J_DATABASE`.
+    pub neo4j_database: String,
+    /// `GRIDSCOPE_NEO4J_MAX_CONNECTIONS`: connection pool size.
+    pub neo4j_max_connections: usize,
+    /// `GRIDSCOPE_NEO4J_FETCH_SIZE`: records per fetch when streaming results.
+    pub neo4j_fetch_size: usize,
+    /// `GRIDSCOPE_NEO4J_TIMEOUT_SECONDS`: limit for every read and ping.
+    pub neo4j_timeout_seconds: u64,
+    /// `GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS`: limit for loading or replacing a whole grid.
+    pub neo4j_import_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -53,6 +114,15 @@ impl Default for Config {
             shutdown_grace_seconds: 20,
             data_dir: PathBuf::from("data/local"),
             demo_grid: "data/grids/mv_oberrhein".to_owned(),
+            store: StoreChoice::Auto,
+            neo4j_uri: None,
+            neo4j_user: "neo4j".to_owned(),
+            neo4j_password: Secret::default(),
+            neo4j_database: "neo4j".to_owned(),
+            neo4j_max_connections: 16,
+            neo4j_fetch_size: 500,
+            neo4j_timeout_seconds: 5,
+            neo4j_import_timeout_seconds: 600,
         }
     }
 }
@@ -73,7 +143,20 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_SHUTDOWN_GRACE_SECONDS",
     "GRIDSCOPE_DATA_DIR",
     "GRIDSCOPE_DEMO_GRID",
+    "GRIDSCOPE_STORE",
+    "GRIDSCOPE_NEO4J_URI",
+    "GRIDSCOPE_NEO4J_USER",
+    "GRIDSCOPE_NEO4J_PASSWORD",
+    "GRIDSCOPE_NEO4J_PASSWORD_FILE",
+    "GRIDSCOPE_NEO4J_DATABASE",
+    "GRIDSCOPE_NEO4J_MAX_CONNECTIONS",
+    "GRIDSCOPE_NEO4J_FETCH_SIZE",
+    "GRIDSCOPE_NEO4J_TIMEOUT_SECONDS",
+    "GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS",
 ];
+
+/// Variables holding secrets: read directly, never through the typed layer or into logs.
+const SECRET_VARIABLES: &[&str] = &["GRIDSCOPE_NEO4J_PASSWORD", "GRIDSCOPE_NEO4J_PASSWORD_FILE"];
 
 impl Config {
     /// Reads the process environment.
@@ -85,36 +168,46 @@ impl Config {
     /// knows; others, such as the test tooling's, are left alone).
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut secrets: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         for (name, value) in vars {
-            if VARIABLES.contains(&name.as_str()) {
+            if SECRET_VARIABLES.contains(&name.as_str()) {
+                secrets.insert(name, value);
+            } else if VARIABLES.contains(&name.as_str()) {
                 let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
                 figment = figment
                     .merge(Serialized::default(&key, value.parse::<Value>().unwrap_or(Value::from(value))));
             }
         }
         // Field by field, so that every bad variable is reported at once.
-        let mut problems = Vec::new();
-        let addr = typed(&figment, "addr", &mut problems);
-        let site_root = typed(&figment, "site_root", &mut problems);
-        let log_format = typed(&figment, "log_format", &mut problems);
-        let log_level = typed(&figment, "log_level", &mut problems);
-        let shutdown_grace_seconds = typed(&figment, "shutdown_grace_seconds", &mut problems);
-        let data_dir = typed(&figment, "data_dir", &mut problems);
-        let demo_grid = typed(&figment, "demo_grid", &mut problems);
-        let (
-            Some(addr),
-            Some(site_root),
-            Some(log_format),
-            Some(log_level),
-            Some(shutdown_grace_seconds),
-            Some(data_dir),
-            Some(demo_grid),
-        ) = (addr, site_root, log_format, log_level, shutdown_grace_seconds, data_dir, demo_grid)
-        else {
-            return Err(ConfigError { problems });
+        let mut p = Vec::new();
+        let d = Config::default();
+        let config = Config {
+            addr: typed(&figment, "addr", &mut p).unwrap_or(d.addr),
+            site_root: typed(&figment, "site_root", &mut p).unwrap_or(d.site_root),
+            log_format: typed(&figment, "log_format", &mut p).unwrap_or(d.log_format),
+            log_level: typed(&figment, "log_level", &mut p).unwrap_or(d.log_level),
+            shutdown_grace_seconds: typed(&figment, "shutdown_grace_seconds", &mut p)
+                .unwrap_or(d.shutdown_grace_seconds),
+            data_dir: typed(&figment, "data_dir", &mut p).unwrap_or(d.data_dir),
+            demo_grid: typed(&figment, "demo_grid", &mut p).unwrap_or(d.demo_grid),
+            store: typed(&figment, "store", &mut p).unwrap_or(d.store),
+            neo4j_uri: typed::<Option<String>>(&figment, "neo4j_uri", &mut p)
+                .unwrap_or(d.neo4j_uri)
+                .filter(|u| !u.trim().is_empty()),
+            neo4j_user: typed(&figment, "neo4j_user", &mut p).unwrap_or(d.neo4j_user),
+            neo4j_password: read_secret(&secrets, "GRIDSCOPE_NEO4J_PASSWORD", &mut p).unwrap_or_default(),
+            neo4j_database: typed(&figment, "neo4j_database", &mut p).unwrap_or(d.neo4j_database),
+            neo4j_max_connections: typed(&figment, "neo4j_max_connections", &mut p)
+                .unwrap_or(d.neo4j_max_connections),
+            neo4j_fetch_size: typed(&figment, "neo4j_fetch_size", &mut p).unwrap_or(d.neo4j_fetch_size),
+            neo4j_timeout_seconds: typed(&figment, "neo4j_timeout_seconds", &mut p)
+                .unwrap_or(d.neo4j_timeout_seconds),
+            neo4j_import_timeout_seconds: typed(&figment, "neo4j_import_timeout_seconds", &mut p)
+                .unwrap_or(d.neo4j_import_timeout_seconds),
         };
-        let config =
-            Config { addr, site_root, log_format, log_level, shutdown_grace_seconds, data_dir, demo_grid };
+        if !p.is_empty() {
+            return Err(ConfigError { problems: p });
+        }
         config.validate()?;
         Ok(config)
     }
@@ -125,8 +218,49 @@ impl Config {
         (!v.is_empty() && v != "none").then(|| PathBuf::from(v))
     }
 
+    /// The store this configuration selects.
+    pub fn store_choice(&self) -> StoreChoice {
+        match self.store {
+            StoreChoice::Auto if self.neo4j_uri.is_some() => StoreChoice::Neo4j,
+            StoreChoice::Auto => StoreChoice::Embedded,
+            other => other,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if self.store_choice() == StoreChoice::Neo4j {
+            const SCHEMES: [&str; 6] =
+                ["bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://"];
+            match &self.neo4j_uri {
+                None => {
+                    problems.push("  GRIDSCOPE_NEO4J_URI: required when GRIDSCOPE_STORE=neo4j".to_owned())
+                }
+                Some(uri) if !SCHEMES.iter().any(|scheme| uri.starts_with(scheme)) => problems.push(
+                    "  GRIDSCOPE_NEO4J_URI: must start with bolt://, bolt+s://, neo4j:// or neo4j+s://"
+                        .to_owned(),
+                ),
+                Some(_) => {}
+            }
+            if !self.neo4j_password.is_set() {
+                problems.push(
+                    "  GRIDSCOPE_NEO4J_PASSWORD: required for Neo4j (or GRIDSCOPE_NEO4J_PASSWORD_FILE)"
+                        .to_owned(),
+                );
+            }
+        }
+        if !(1..=512).contains(&self.neo4j_max_connections) {
+            problems.push("  GRIDSCOPE_NEO4J_MAX_CONNECTIONS: between 1 and 512".to_owned());
+        }
+        if !(1..=100_000).contains(&self.neo4j_fetch_size) {
+            problems.push("  GRIDSCOPE_NEO4J_FETCH_SIZE: between 1 and 100000".to_owned());
+        }
+        if !(1..=300).contains(&self.neo4j_timeout_seconds) {
+            problems.push("  GRIDSCOPE_NEO4J_TIMEOUT_SECONDS: between 1 and 300".to_owned());
+        }
+        if !(1..=86_400).contains(&self.neo4j_import_timeout_seconds) {
+            problems.push("  GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS: between 1 and 86400".to_owned());
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             problems.push(format!("  GRIDSCOPE_LOG_LEVEL: not a valid filter ({e})"));
         }
@@ -138,6 +272,38 @@ impl Config {
         } else {
             Err(ConfigError { problems })
         }
+    }
+}
+
+/// A secret from `NAME` or from the file named by `NAME_FILE` (first line), not both.
+fn read_secret(
+    secrets: &std::collections::HashMap<String, String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<Secret> {
+    let file_var = format!("{name}_FILE");
+    // An empty variable counts as not set (as in .env.example).
+    let value = secrets.get(name).filter(|v| !v.is_empty());
+    let file = secrets.get(&file_var).filter(|v| !v.is_empty());
+    match (value, file) {
+        (Some(_), Some(_)) => {
+            problems.push(format!("  {name}: set either {name} or {file_var}, not both"));
+            None
+        }
+        (Some(value), None) => {
+            Some(if value.is_empty() { Secret::default() } else { Secret::new(value.clone()) })
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
+                Some(if first.is_empty() { Secret::default() } else { Secret::new(first) })
+            }
+            Err(e) => {
+                problems.push(format!("  {file_var}: cannot read {path}: {e}"));
+                None
+            }
+        },
+        (None, None) => Some(Secret::default()),
     }
 }
 
@@ -214,6 +380,38 @@ mod tests {
     fn an_invalid_log_filter_is_refused() {
         let err = Config::from_vars(vars(&[("GRIDSCOPE_LOG_LEVEL", "info,[[[")])).unwrap_err();
         assert!(err.to_string().contains("GRIDSCOPE_LOG_LEVEL"), "{err}");
+    }
+
+    #[test]
+    fn neo4j_is_chosen_by_its_uri_and_needs_a_password() {
+        let err = Config::from_vars(vars(&[("GRIDSCOPE_NEO4J_URI", "bolt://db:7687")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_NEO4J_PASSWORD"), "{err}");
+        let c = Config::from_vars(vars(&[
+            ("GRIDSCOPE_NEO4J_URI", "bolt://db:7687"),
+            ("GRIDSCOPE_NEO4J_PASSWORD", "hunter2-hunter2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.store_choice(), StoreChoice::Neo4j);
+        assert_eq!(c.neo4j_password.expose(), "hunter2-hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"), "the password must never be printed");
+        let err = Config::from_vars(vars(&[("GRIDSCOPE_STORE", "neo4j")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_NEO4J_URI: required"), "{err}");
+    }
+
+    #[test]
+    fn the_password_can_come_from_a_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file-secret\n").unwrap();
+        let c = Config::from_vars(vars(&[
+            ("GRIDSCOPE_NEO4J_URI", "neo4j+s://x.databases.neo4j.io"),
+            ("GRIDSCOPE_NEO4J_PASSWORD_FILE", file.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert_eq!(c.neo4j_password.expose(), "from-file-secret");
+        let err =
+            Config::from_vars(vars(&[("GRIDSCOPE_NEO4J_PASSWORD_FILE", "/nonexistent/pw")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_NEO4J_PASSWORD_FILE: cannot read"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Server functions, one area per file. Each is a thin shim: check the caller, validate,
 //! call a port, map errors to [`crate::error::AppError`].
 
+pub mod grid;
 pub mod status;

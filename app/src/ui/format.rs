@@ -11,6 +11,20 @@ pub fn duration(seconds: u64) -> String {
     }
 }
 
+/// A kind of asset in the plural, capitalised, for labels.
+pub fn plural_kind(kind: crate::domain::model::AssetKind) -> &'static str {
+    use crate::domain::model::AssetKind::*;
+    match kind {
+        Substation => "Substations",
+        Bus => "Buses",
+        Line => "Lines",
+        Transformer => "Transformers",
+        Generator => "Generators",
+        Load => "Loads",
+        Switch => "Switches",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration;

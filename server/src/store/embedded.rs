@@ -199,6 +199,16 @@ impl Backend for Embedded {
         self.with_connection(move |c| replace_all(c, &name, &data)).await
     }
 
+    async fn revision(&self) -> Result<u64, StoreError> {
+        self.with_connection(|c| {
+            c.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get::<_, String>(0))
+                .optional()
+                .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.with_connection(|c| {
             c.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))

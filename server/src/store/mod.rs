@@ -1,10 +1,13 @@
 //! Adapters of the app's [`GridStore`] port.
 //!
 //! A backend only persists and reads back whole grids; [`Cached`] wraps any backend with the
-//! in-memory snapshot (data + topology) that every analysis reads, built once and dropped on
-//! every write, so both stores give the same answers from the same code.
+//! in-memory snapshot (data + topology) that every analysis reads, built once per stored
+//! revision and dropped on every write, so both stores give the same answers from the same
+//! code. Each read checks the stored revision (one cheap query), so writes by other instances
+//! are picked up and a store that is down fails the request instead of serving stale data.
 
 pub mod embedded;
+pub mod neo4j;
 
 use std::sync::Arc;
 
@@ -18,6 +21,9 @@ use tokio::sync::{Mutex, RwLock};
 pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     async fn load(&self) -> Result<(GridMeta, GridData), StoreError>;
+    /// The stored revision (cheap): the cache is reused while it matches, so a write by
+    /// another process or instance is seen, and an unreachable store fails the request.
+    async fn revision(&self) -> Result<u64, StoreError>;
     async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -43,12 +49,15 @@ impl<B: Backend> GridStore for Cached<B> {
     }
 
     async fn snapshot(&self) -> Result<Arc<GridSnapshot>, StoreError> {
-        if let Some(s) = self.snapshot.read().await.as_ref() {
-            return Ok(s.clone());
+        let revision = self.backend.revision().await?;
+        let current =
+            |s: &Option<Arc<GridSnapshot>>| s.as_ref().filter(|s| s.meta.revision == revision).cloned();
+        if let Some(s) = current(&*self.snapshot.read().await) {
+            return Ok(s);
         }
         let _guard = self.writer.lock().await;
-        if let Some(s) = self.snapshot.read().await.as_ref() {
-            return Ok(s.clone());
+        if let Some(s) = current(&*self.snapshot.read().await) {
+            return Ok(s);
         }
         let (meta, data) = self.backend.load().await?;
         let snapshot = tokio::task::spawn_blocking(move || Arc::new(GridSnapshot::new(meta, data)))

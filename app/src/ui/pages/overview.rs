@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::grid::get_grid_summary;
 use crate::api::status::get_service_status;
 use crate::error::AppError;
 use crate::ui::format;
@@ -12,6 +13,7 @@ pub fn Overview() -> impl IntoView {
     // Bumped by the Refresh button; the resource refetches whenever it changes.
     let refreshes = RwSignal::new(0u32);
     let status = Resource::new(move || refreshes.get(), |_| get_service_status());
+    let grid = Resource::new(move || refreshes.get(), |_| get_grid_summary());
 
     view! {
         <Title text="Overview"/>
@@ -47,6 +49,48 @@ pub fn Overview() -> impl IntoView {
                             </div>
                         </dl>
                     }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+        <section class="card" aria-labelledby="grid-heading">
+            <h2 id="grid-heading">"Grid"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || grid.get().map(|result| match result {
+                    Ok(g) => {
+                        let share = if g.buses_total == 0 {
+                            "–".to_owned()
+                        } else {
+                            format!("{:.1} %", 100.0 * g.buses_energised as f64 / g.buses_total as f64)
+                        };
+                        view! {
+                            <dl class="facts" data-testid="grid-summary">
+                                <div>
+                                    <dt>"Grid"</dt>
+                                    <dd data-testid="grid-name">{g.name.clone()}</dd>
+                                </div>
+                                <div>
+                                    <dt>"Buses energised"</dt>
+                                    <dd data-testid="energised-share">{share}</dd>
+                                </div>
+                                <div>
+                                    <dt>"Customers"</dt>
+                                    <dd>{g.customers_total}</dd>
+                                </div>
+                                {g.counts.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| view! {
+                                    <div>
+                                        <dt>{format::plural_kind(*kind)}</dt>
+                                        <dd data-testid=format!("count-{kind}")>{*n}</dd>
+                                    </div>
+                                }).collect_view()}
+                            </dl>
+                            {g.has_synthetic_data.then(|| view! {
+                                <p class="muted" data-testid="synthetic-note">
+                                    "Some attributes (age, condition, customers, history) are synthetic: generated for this public demo grid, not measured."
+                                </p>
+                            })}
+                        }.into_any()
+                    }
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 })}
             </Transition>

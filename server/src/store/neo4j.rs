@@ -1,0 +1,392 @@
+//! The Neo4j store: [`Backend`] over `neo4rs` (Bolt), for production deployments.
+//!
+//! The grid is a real graph: `(:Asset:<Kind> {id, kind, name, …})` nodes with
+//! `(:Asset)-[:FROM|TO]->(:Asset:Bus)` for branch ends, `[:AT]->(:Bus)` for what hangs on a
+//! bus, `[:ON]->` from a switch to its branch and `[:IN]->(:Substation)` from a bus;
+//! `(:Maintenance)-[:FOR]->(:Asset)` and `(:Incident)-[:FOR]->(:Asset)`; one
+//! `(:GridMeta {key: 'grid'})` with name, revision and import time. Every record also keeps
+//! its full JSON in `data`, so the app reads back exactly what it wrote.
+//!
+//! - Parameterised Cypher only: user text only ever travels as parameters. Labels come from
+//!   the fixed [`AssetKind`] set, never from input.
+//! - An import is one transaction: the meta node is locked first (serialising concurrent
+//!   imports, even from other processes), everything is deleted, then recreated with batched
+//!   `UNWIND`s; any failure rolls it all back.
+//! - No variable-length patterns: the topology is loaded and analysed in memory.
+//! - Every call runs under a timeout; the schema (constraints, indexes) is created
+//!   idempotently on first use; the connection is (re)established lazily, so the server starts
+//!   and recovers by itself while the database is down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use app::domain::model::{Asset, AssetKind, GridData, Incident, MaintenanceRecord};
+use app::ports::{GridMeta, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use neo4rs::{query, BoltType, ConfigBuilder, Graph, Query, Txn};
+use tokio::sync::Mutex;
+
+use super::Backend;
+use crate::config::Secret;
+
+/// Rows per `UNWIND` batch inside an import transaction.
+const BATCH: usize = 2_000;
+
+#[derive(Clone, Debug)]
+pub struct Neo4jSettings {
+    pub uri: String,
+    pub user: String,
+    pub password: Secret,
+    pub database: String,
+    pub max_connections: usize,
+    pub fetch_size: usize,
+    /// Limit for reads, pings and the schema set-up.
+    pub timeout: Duration,
+    /// Limit for a whole import transaction.
+    pub import_timeout: Duration,
+}
+
+pub struct Neo4j {
+    settings: Neo4jSettings,
+    /// The driver (a connection pool), created on first use.
+    graph: Mutex<Option<Graph>>,
+    schema_ready: Mutex<bool>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("neo4j: {e}"))
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE CONSTRAINT asset_id IF NOT EXISTS FOR (a:Asset) REQUIRE a.id IS UNIQUE",
+    "CREATE CONSTRAINT maintenance_id IF NOT EXISTS FOR (m:Maintenance) REQUIRE m.id IS UNIQUE",
+    "CREATE CONSTRAINT incident_id IF NOT EXISTS FOR (i:Incident) REQUIRE i.id IS UNIQUE",
+    "CREATE CONSTRAINT grid_meta_key IF NOT EXISTS FOR (g:GridMeta) REQUIRE g.key IS UNIQUE",
+    "CREATE INDEX asset_kind IF NOT EXISTS FOR (a:Asset) ON (a.kind)",
+    "CREATE INDEX asset_region IF NOT EXISTS FOR (a:Asset) ON (a.region)",
+];
+
+/// The label of each kind (a fixed set: labels cannot be query parameters).
+fn label(kind: AssetKind) -> &'static str {
+    match kind {
+        AssetKind::Substation => "Substation",
+        AssetKind::Bus => "Bus",
+        AssetKind::Line => "Line",
+        AssetKind::Transformer => "Transformer",
+        AssetKind::Generator => "Generator",
+        AssetKind::Load => "Load",
+        AssetKind::Switch => "Switch",
+    }
+}
+
+fn asset_row(seq: usize, a: &Asset) -> Result<HashMap<String, BoltType>, StoreError> {
+    let data = serde_json::to_string(a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut row: HashMap<String, BoltType> = HashMap::new();
+    row.insert("id".into(), a.id.clone().into());
+    row.insert("seq".into(), (seq as i64).into());
+    row.insert("kind".into(), a.kind.as_str().into());
+    row.insert("name".into(), a.name.clone().into());
+    row.insert("in_service".into(), a.in_service.into());
+    row.insert("voltage_kv".into(), a.voltage_kv.into());
+    row.insert("region".into(), a.region.clone().into());
+    row.insert("data".into(), data.into());
+    Ok(row)
+}
+
+fn link_rows(data: &GridData, pick: impl Fn(&Asset) -> Option<&String>) -> Vec<HashMap<String, BoltType>> {
+    data.assets
+        .iter()
+        .filter_map(|a| {
+            let target = pick(a)?;
+            let mut row: HashMap<String, BoltType> = HashMap::new();
+            row.insert("from".into(), a.id.clone().into());
+            row.insert("to".into(), target.clone().into());
+            Some(row)
+        })
+        .collect()
+}
+
+fn record_rows<T: serde::Serialize>(
+    records: &[T],
+    key: impl Fn(&T) -> (&str, &str),
+) -> Result<Vec<HashMap<String, BoltType>>, StoreError> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(seq, r)| {
+            let (id, asset) = key(r);
+            let mut row: HashMap<String, BoltType> = HashMap::new();
+            row.insert("id".into(), id.into());
+            row.insert("seq".into(), (seq as i64).into());
+            row.insert("asset".into(), asset.into());
+            row.insert(
+                "data".into(),
+                serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?.into(),
+            );
+            Ok(row)
+        })
+        .collect()
+}
+
+/// `UNWIND $rows` queries, one per batch.
+fn batched(cypher: &'static str, rows: Vec<HashMap<String, BoltType>>) -> Vec<Query> {
+    rows.chunks(BATCH).map(|chunk| query(cypher).param("rows", chunk.to_vec())).collect()
+}
+
+impl Neo4j {
+    pub fn new(settings: Neo4jSettings) -> Neo4j {
+        Neo4j { settings, graph: Mutex::new(None), schema_ready: Mutex::new(false) }
+    }
+
+    /// The driver, connecting (and creating the schema) on first use.
+    async fn graph(&self) -> Result<Graph, StoreError> {
+        let graph = {
+            let mut slot = self.graph.lock().await;
+            match slot.as_ref() {
+                Some(g) => g.clone(),
+                None => {
+                    let s = &self.settings;
+                    let config = ConfigBuilder::default()
+                        .uri(s.uri.as_str())
+                        .user(s.user.as_str())
+                        .password(s.password.expose())
+                        .db(s.database.as_str())
+                        .max_connections(s.max_connections)
+                        .fetch_size(s.fetch_size)
+                        .build()
+                        .map_err(unavailable)?;
+                    let g = Graph::connect(config).await.map_err(unavailable)?;
+                    *slot = Some(g.clone());
+                    g
+                }
+            }
+        };
+        let mut ready = self.schema_ready.lock().await;
+        if !*ready {
+            // One transaction each (schema and data changes cannot share one), not retried.
+            for statement in SCHEMA {
+                let mut txn = graph.start_txn().await.map_err(unavailable)?;
+                txn.run(query(statement)).await.map_err(unavailable)?;
+                txn.commit().await.map_err(unavailable)?;
+            }
+            *ready = true;
+        }
+        Ok(graph)
+    }
+
+    async fn timed<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                Err(StoreError::Unavailable(format!("neo4j: {what} took longer than {} s", limit.as_secs())))
+            }
+        }
+    }
+
+    async fn read_records<T: serde::de::DeserializeOwned>(
+        txn: &mut Txn,
+        cypher: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut rows = txn.execute(query(cypher)).await.map_err(unavailable)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+            let id: String = row.get("id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let data: String = row.get("data").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(
+                serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("record '{id}': {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// A transaction: unlike `Graph::run`/`execute`, never retried by the driver, so a
+    /// database that is down fails at once instead of after a minute of back-off.
+    async fn txn(&self) -> Result<Txn, StoreError> {
+        self.graph().await?.start_txn().await.map_err(unavailable)
+    }
+
+    async fn current_revision(&self) -> Result<u64, StoreError> {
+        let mut txn = self.txn().await?;
+        let mut rows = txn
+            .execute(query(
+                "OPTIONAL MATCH (g:GridMeta {key: 'grid'}) RETURN coalesce(g.revision, 0) AS revision",
+            ))
+            .await
+            .map_err(unavailable)?;
+        let mut revision = 0;
+        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+            revision =
+                row.get::<i64>("revision").map_err(|e| StoreError::Corrupt(e.to_string()))?.max(0) as u64;
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(revision)
+    }
+
+    /// Everything in one read transaction, so the three tables and the meta node agree.
+    async fn load_all(&self) -> Result<(GridMeta, GridData), StoreError> {
+        let mut txn = self.txn().await?;
+        let mut meta = GridMeta { name: String::new(), revision: 0, imported_at: None };
+        let mut rows = txn
+            .execute(query(
+                "MATCH (g:GridMeta {key: 'grid'}) RETURN g.name AS name, g.revision AS revision, g.imported_at AS imported_at",
+            ))
+            .await
+            .map_err(unavailable)?;
+        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+            meta.name = row.get::<Option<String>>("name").ok().flatten().unwrap_or_default();
+            meta.revision = row.get::<Option<i64>>("revision").ok().flatten().unwrap_or(0).max(0) as u64;
+            meta.imported_at = row
+                .get::<Option<String>>("imported_at")
+                .ok()
+                .flatten()
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc));
+        }
+        let data = GridData {
+            assets: Self::read_records::<Asset>(
+                &mut txn,
+                "MATCH (a:Asset) RETURN a.id AS id, a.data AS data ORDER BY a.seq",
+            )
+            .await?,
+            maintenance: Self::read_records::<MaintenanceRecord>(
+                &mut txn,
+                "MATCH (m:Maintenance) RETURN m.id AS id, m.data AS data ORDER BY m.seq",
+            )
+            .await?,
+            incidents: Self::read_records::<Incident>(
+                &mut txn,
+                "MATCH (i:Incident) RETURN i.id AS id, i.data AS data ORDER BY i.seq",
+            )
+            .await?,
+        };
+        txn.commit().await.map_err(unavailable)?;
+        Ok((meta, data))
+    }
+
+    async fn replace_all(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+        // Build every statement before the transaction starts.
+        let mut statements: Vec<Query> = Vec::new();
+        for kind in AssetKind::ALL {
+            let rows = data
+                .assets
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.kind == kind)
+                .map(|(seq, a)| asset_row(seq, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let cypher: &'static str = match kind {
+                AssetKind::Substation => "UNWIND $rows AS r CREATE (a:Asset:Substation) SET a = r",
+                AssetKind::Bus => "UNWIND $rows AS r CREATE (a:Asset:Bus) SET a = r",
+                AssetKind::Line => "UNWIND $rows AS r CREATE (a:Asset:Line) SET a = r",
+                AssetKind::Transformer => "UNWIND $rows AS r CREATE (a:Asset:Transformer) SET a = r",
+                AssetKind::Generator => "UNWIND $rows AS r CREATE (a:Asset:Generator) SET a = r",
+                AssetKind::Load => "UNWIND $rows AS r CREATE (a:Asset:Load) SET a = r",
+                AssetKind::Switch => "UNWIND $rows AS r CREATE (a:Asset:Switch) SET a = r",
+            };
+            debug_assert!(cypher.contains(label(kind)));
+            statements.extend(batched(cypher, rows));
+        }
+        let links: [(&'static str, Vec<HashMap<String, BoltType>>); 5] = [
+            (
+                "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:FROM]->(b)",
+                link_rows(data, |a| if a.kind.is_branch() { a.from_bus.as_ref() } else { None }),
+            ),
+            (
+                "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:TO]->(b)",
+                link_rows(data, |a| a.to_bus.as_ref()),
+            ),
+            (
+                "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:AT]->(b)",
+                link_rows(data, |a| a.bus.as_ref()),
+            ),
+            (
+                "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:ON]->(b)",
+                link_rows(data, |a| a.element.as_ref()),
+            ),
+            (
+                "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:IN]->(b)",
+                link_rows(data, |a| a.substation.as_ref()),
+            ),
+        ];
+        for (cypher, rows) in links.into_iter().filter(|(_, rows)| !rows.is_empty()) {
+            statements.extend(batched(cypher, rows));
+        }
+        statements.extend(batched(
+            "UNWIND $rows AS r MATCH (a:Asset {id: r.asset}) CREATE (m:Maintenance {id: r.id, seq: r.seq, data: r.data})-[:FOR]->(a)",
+            record_rows(&data.maintenance, |m| (m.id.as_str(), m.asset.as_str()))?,
+        ));
+        statements.extend(batched(
+            "UNWIND $rows AS r MATCH (a:Asset {id: r.asset}) CREATE (i:Incident {id: r.id, seq: r.seq, data: r.data})-[:FOR]->(a)",
+            record_rows(&data.incidents, |i| (i.id.as_str(), i.asset.as_str()))?,
+        ));
+
+        let mut txn = self.txn().await?;
+        // Lock the meta node first: concurrent imports queue here instead of interleaving.
+        let mut rows = txn
+            .execute(query(
+                "MERGE (g:GridMeta {key: 'grid'}) SET g.revision = coalesce(g.revision, 0) + 1 RETURN g.revision AS revision",
+            ))
+            .await
+            .map_err(unavailable)?;
+        let revision = match rows.next(txn.handle()).await.map_err(unavailable)? {
+            Some(row) => row.get::<i64>("revision").map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => return Err(StoreError::Corrupt("neo4j: the grid meta node was not returned".into())),
+        };
+        // Drain the stream so the connection is free for the next statement.
+        while rows.next(txn.handle()).await.map_err(unavailable)?.is_some() {}
+        for cypher in [
+            "MATCH (n:Maintenance) DETACH DELETE n",
+            "MATCH (n:Incident) DETACH DELETE n",
+            "MATCH (n:Asset) DETACH DELETE n",
+        ] {
+            txn.run(query(cypher)).await.map_err(unavailable)?;
+        }
+        txn.run_queries(statements).await.map_err(unavailable)?;
+        let now = Utc::now();
+        txn.run(
+            query("MATCH (g:GridMeta {key: 'grid'}) SET g.name = $name, g.imported_at = $at")
+                .param("name", name)
+                .param("at", now.to_rfc3339()),
+        )
+        .await
+        .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(GridMeta { name: name.to_string(), revision: revision.max(0) as u64, imported_at: Some(now) })
+    }
+}
+
+#[async_trait]
+impl Backend for Neo4j {
+    fn name(&self) -> &'static str {
+        "neo4j"
+    }
+
+    async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
+        // Reading a large grid takes longer than a ping; it gets the import allowance.
+        self.timed(self.settings.import_timeout, "reading the grid", self.load_all()).await
+    }
+
+    async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+        self.timed(self.settings.import_timeout, "the import", self.replace_all(name, data)).await
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        self.timed(self.settings.timeout, "reading the revision", self.current_revision()).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(self.settings.timeout, "the ping", async {
+            let mut txn = self.txn().await?;
+            txn.run(query("RETURN 1")).await.map_err(unavailable)?;
+            txn.commit().await.map_err(unavailable)
+        })
+        .await
+    }
+}
