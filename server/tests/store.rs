@@ -95,6 +95,24 @@ async fn contract(label: &str, open: impl Fn() -> Arc<dyn GridStore>) {
     assert_eq!(final_state.meta.name, winner.0, "{label}: the later commit wins");
     assert!(final_state.data == winner.1, "{label}: concurrent writers left a mix");
 
+    // All or nothing: an import that fails part-way (here a duplicate id, which validation
+    // would normally refuse, hits the store's uniqueness rule after thousands of rows were
+    // written in the same transaction) leaves the previous grid whole.
+    let before = store.snapshot().await.unwrap();
+    let mut broken = grid(3000);
+    let mut duplicate = broken.assets[0].clone();
+    duplicate.name = "same id again".into();
+    broken.assets.push(duplicate);
+    let err = store.replace_grid("broken", broken).await.err();
+    assert!(err.is_some(), "{label}: a duplicate id must fail the import");
+    let after_failure = store.snapshot().await.unwrap();
+    assert_eq!(after_failure.meta.name, before.meta.name, "{label}: a failed import changed the grid");
+    assert_eq!(
+        after_failure.meta.revision, before.meta.revision,
+        "{label}: a failed import bumped the revision"
+    );
+    assert!(after_failure.data == before.data, "{label}: a failed import left part of itself behind");
+
     // An empty grid is a valid grid.
     store.replace_grid("empty", GridData::default()).await.unwrap();
     assert!(store.snapshot().await.unwrap().is_empty());

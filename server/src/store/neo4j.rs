@@ -58,6 +58,47 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("neo4j: {e}"))
 }
 
+/// A failed read, and whether Neo4j called it transient (worth retrying: deadlocks, leader
+/// changes, exhausted resources). Connection failures are not retried: they fail fast.
+struct ReadError {
+    transient: bool,
+    error: StoreError,
+}
+
+impl From<StoreError> for ReadError {
+    fn from(error: StoreError) -> Self {
+        ReadError { transient: false, error }
+    }
+}
+
+fn read_failed(e: neo4rs::Error) -> ReadError {
+    let transient = matches!(&e, neo4rs::Error::Neo4j(n) if n.kind() == neo4rs::Neo4jErrorKind::Transient);
+    ReadError { transient, error: unavailable(e) }
+}
+
+/// Up to three attempts of an idempotent read, backing off 100 ms then 300 ms, only while
+/// the failure is transient.
+async fn with_read_retries<T, F, Fut>(read: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ReadError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Ok(value) => return Ok(value),
+            Err(ReadError { transient: true, error }) if attempt < 3 => {
+                tracing::debug!(%error, attempt, "transient neo4j error; retrying the read");
+                tokio::time::sleep(delay).await;
+                delay *= 3;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.error),
+        }
+    }
+}
+
 const SCHEMA: &[&str] = &[
     "CREATE CONSTRAINT asset_id IF NOT EXISTS FOR (a:Asset) REQUIRE a.id IS UNIQUE",
     "CREATE CONSTRAINT maintenance_id IF NOT EXISTS FOR (m:Maintenance) REQUIRE m.id IS UNIQUE",
@@ -192,10 +233,10 @@ impl Neo4j {
     async fn read_records<T: serde::de::DeserializeOwned>(
         txn: &mut Txn,
         cypher: &'static str,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut rows = txn.execute(query(cypher)).await.map_err(unavailable)?;
+    ) -> Result<Vec<T>, ReadError> {
+        let mut rows = txn.execute(query(cypher)).await.map_err(read_failed)?;
         let mut out = Vec::new();
-        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+        while let Some(row) = rows.next(txn.handle()).await.map_err(read_failed)? {
             let id: String = row.get("id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let data: String = row.get("data").map_err(|e| StoreError::Corrupt(e.to_string()))?;
             out.push(
@@ -212,25 +253,25 @@ impl Neo4j {
         self.graph().await?.start_txn().await.map_err(unavailable)
     }
 
-    async fn current_revision(&self) -> Result<u64, StoreError> {
+    async fn current_revision(&self) -> Result<u64, ReadError> {
         let mut txn = self.txn().await?;
         let mut rows = txn
             .execute(query(
                 "OPTIONAL MATCH (g:GridMeta {key: 'grid'}) RETURN coalesce(g.revision, 0) AS revision",
             ))
             .await
-            .map_err(unavailable)?;
+            .map_err(read_failed)?;
         let mut revision = 0;
-        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+        while let Some(row) = rows.next(txn.handle()).await.map_err(read_failed)? {
             revision =
                 row.get::<i64>("revision").map_err(|e| StoreError::Corrupt(e.to_string()))?.max(0) as u64;
         }
-        txn.commit().await.map_err(unavailable)?;
+        txn.commit().await.map_err(read_failed)?;
         Ok(revision)
     }
 
     /// Everything in one read transaction, so the three tables and the meta node agree.
-    async fn load_all(&self) -> Result<(GridMeta, GridData), StoreError> {
+    async fn load_all(&self) -> Result<(GridMeta, GridData), ReadError> {
         let mut txn = self.txn().await?;
         let mut meta = GridMeta { name: String::new(), revision: 0, imported_at: None };
         let mut rows = txn
@@ -238,8 +279,8 @@ impl Neo4j {
                 "MATCH (g:GridMeta {key: 'grid'}) RETURN g.name AS name, g.revision AS revision, g.imported_at AS imported_at",
             ))
             .await
-            .map_err(unavailable)?;
-        while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+            .map_err(read_failed)?;
+        while let Some(row) = rows.next(txn.handle()).await.map_err(read_failed)? {
             meta.name = row.get::<Option<String>>("name").ok().flatten().unwrap_or_default();
             meta.revision = row.get::<Option<i64>>("revision").ok().flatten().unwrap_or(0).max(0) as u64;
             meta.imported_at = row
@@ -266,7 +307,7 @@ impl Neo4j {
             )
             .await?,
         };
-        txn.commit().await.map_err(unavailable)?;
+        txn.commit().await.map_err(read_failed)?;
         Ok((meta, data))
     }
 
@@ -370,7 +411,8 @@ impl Backend for Neo4j {
 
     async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
         // Reading a large grid takes longer than a ping; it gets the import allowance.
-        self.timed(self.settings.import_timeout, "reading the grid", self.load_all()).await
+        self.timed(self.settings.import_timeout, "reading the grid", with_read_retries(|| self.load_all()))
+            .await
     }
 
     async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
@@ -378,7 +420,12 @@ impl Backend for Neo4j {
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
-        self.timed(self.settings.timeout, "reading the revision", self.current_revision()).await
+        self.timed(
+            self.settings.timeout,
+            "reading the revision",
+            with_read_retries(|| self.current_revision()),
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
