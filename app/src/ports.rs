@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::model::{Asset, GridData};
+use crate::domain::risk::{score_each, RiskScore};
 use crate::domain::topology::{SwitchMode, Topology};
 
 /// Facts about the running process.
@@ -47,13 +48,32 @@ pub struct GridSnapshot {
     pub data: GridData,
     pub topology: Topology,
     index: HashMap<String, usize>,
+    /// Risk scores in asset order, computed once per day of use.
+    risk: std::sync::Mutex<Option<(NaiveDate, Arc<Vec<RiskScore>>)>>,
 }
 
 impl GridSnapshot {
     pub fn new(meta: GridMeta, data: GridData) -> GridSnapshot {
         let topology = Topology::build(&data, SwitchMode::Respect);
         let index = data.assets.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
-        GridSnapshot { meta, data, topology, index }
+        GridSnapshot { meta, data, topology, index, risk: std::sync::Mutex::new(None) }
+    }
+
+    /// Risk scores as of `today`, in asset order (`[i]` scores `data.assets[i]`).
+    pub fn risk_scores(&self, today: NaiveDate) -> Arc<Vec<RiskScore>> {
+        let mut cached = self.risk.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match cached.as_ref() {
+            Some((day, scores)) if *day == today => scores.clone(),
+            _ => {
+                let scores = Arc::new(score_each(&self.data, &self.topology, today));
+                *cached = Some((today, scores.clone()));
+                scores
+            }
+        }
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
     }
 
     pub fn asset(&self, id: &str) -> Option<&Asset> {

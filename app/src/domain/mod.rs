@@ -3,8 +3,10 @@
 //! - [`model`]: assets, maintenance records, incidents, and the validation of a whole grid.
 //! - [`topology`]: the bus graph (switch states respected or ignored), islands, impact of
 //!   outages, N-1 screening and downstream traces, all linear in the grid size.
+//! - [`catalog`]: search, filters, sort and paging of assets.
 //! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
 
+pub mod catalog;
 pub mod model;
 pub mod risk;
 pub mod topology;

@@ -153,14 +153,20 @@ pub fn score(asset: &Asset, ctx: &RiskContext) -> RiskScore {
 /// Risk scores of every asset of a grid as of `today`, highest first (ties by id).
 /// `topology` must be built from `grid`.
 pub fn score_all(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<RiskScore> {
+    let mut scores = score_each(grid, topology, today);
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.asset.cmp(&b.asset)));
+    scores
+}
+
+/// Risk scores in the grid's asset order (`result[i]` scores `grid.assets[i]`).
+pub fn score_each(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<RiskScore> {
     let behind = topology.customers_behind_each_asset();
     let since = today - chrono::Duration::days(5 * 365);
     let mut incidents: HashMap<&str, u32> = HashMap::new();
     for incident in grid.incidents.iter().filter(|i| i.started_at.date_naive() >= since) {
         *incidents.entry(incident.asset.as_str()).or_default() += 1;
     }
-    let mut scores: Vec<RiskScore> = grid
-        .assets
+    grid.assets
         .iter()
         .zip(behind)
         .map(|(asset, customers_behind)| {
@@ -172,9 +178,7 @@ pub fn score_all(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<
             };
             score(asset, &ctx)
         })
-        .collect();
-    scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.asset.cmp(&b.asset)));
-    scores
+        .collect()
 }
 
 #[cfg(test)]

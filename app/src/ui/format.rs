@@ -25,6 +25,28 @@ pub fn plural_kind(kind: crate::domain::model::AssetKind) -> &'static str {
     }
 }
 
+/// A risk band's name, as used in URLs, CSS classes and labels.
+pub fn band_name(band: crate::domain::risk::RiskBand) -> &'static str {
+    use crate::domain::risk::RiskBand::*;
+    match band {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
+    }
+}
+
+pub fn parse_band(text: &str) -> Option<crate::domain::risk::RiskBand> {
+    use crate::domain::risk::RiskBand::*;
+    [Low, Medium, High, Critical].into_iter().find(|b| band_name(*b) == text)
+}
+
+/// "critical" → "Critical".
+pub fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration;

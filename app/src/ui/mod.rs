@@ -10,7 +10,7 @@ use leptos_router::{
     path,
 };
 
-use pages::{not_found::NotFound, overview::Overview};
+use pages::{asset::AssetPage, assets::Assets, not_found::NotFound, overview::Overview};
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -53,11 +53,14 @@ pub fn App() -> impl IntoView {
                     <a class="brand" href="/">"Gridscope"</a>
                     <nav class="nav" aria-label="Main">
                         <A href="/" exact=true>"Overview"</A>
+                        <A href="/assets">"Assets"</A>
                     </nav>
                 </header>
                 <main class="content" id="main">
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Overview/>
+                        <Route path=path!("/assets") view=Assets/>
+                        <Route path=path!("/assets/:id") view=AssetPage/>
                     </Routes>
                 </main>
                 <footer class="footer">

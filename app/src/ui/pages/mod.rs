@@ -1,4 +1,6 @@
 //! One module per route.
 
+pub mod asset;
+pub mod assets;
 pub mod not_found;
 pub mod overview;

@@ -1,0 +1,96 @@
+//! Assets: the searchable list and one asset in detail.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::catalog::{AssetPage, AssetQuery};
+use crate::domain::model::{Asset, AssetKind, Incident, MaintenanceRecord};
+use crate::domain::risk::RiskScore;
+use crate::error::AppError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetList {
+    pub page: AssetPage,
+    /// Every region in the grid, for the filter.
+    pub regions: Vec<String>,
+}
+
+/// An asset next to another: how they are related, in words ("end of", "on bus", …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Neighbour {
+    pub relation: String,
+    pub id: String,
+    pub name: String,
+    pub kind: AssetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetDetail {
+    pub asset: Asset,
+    pub risk: RiskScore,
+    /// For buses: connected to a source in the grid as operated.
+    pub energised: Option<bool>,
+    pub maintenance: Vec<MaintenanceRecord>,
+    pub incidents: Vec<Incident>,
+    pub neighbours: Vec<Neighbour>,
+}
+
+#[cfg(feature = "ssr")]
+async fn snapshot() -> Result<std::sync::Arc<crate::ports::GridSnapshot>, AppError> {
+    let store =
+        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
+    store.snapshot().await.map_err(AppError::from)
+}
+
+#[server(endpoint = "assets")]
+pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
+    use crate::domain::catalog::MAX_QUERY_CHARS;
+    use crate::domain::model::MAX_TEXT_LEN;
+    if query.text.as_ref().is_some_and(|t| t.chars().count() > MAX_QUERY_CHARS) {
+        return Err(AppError::invalid_input(format!(
+            "Search text is limited to {MAX_QUERY_CHARS} characters."
+        )));
+    }
+    if query.region.as_ref().is_some_and(|r| r.chars().count() > MAX_TEXT_LEN) {
+        return Err(AppError::invalid_input("Region name too long."));
+    }
+    let snapshot = snapshot().await?;
+    let today = chrono::Utc::now().date_naive();
+    let scores = snapshot.risk_scores(today);
+    let refs: Vec<&RiskScore> = scores.iter().collect();
+    let page = crate::domain::catalog::find_assets(&snapshot.data.assets, &refs, &query);
+    let mut regions: Vec<String> = snapshot.data.assets.iter().filter_map(|a| a.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    Ok(AssetList { page, regions })
+}
+
+#[server(endpoint = "asset")]
+pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
+    if !crate::domain::model::valid_id(&id) {
+        return Err(AppError::invalid_input("That is not a valid asset id."));
+    }
+    let snapshot = snapshot().await?;
+    let index = snapshot.index_of(&id).ok_or_else(|| {
+        AppError::new(crate::error::ErrorCode::NotFound, format!("No asset '{id}' in this grid."))
+    })?;
+    let asset = snapshot.data.assets[index].clone();
+    let risk = snapshot.risk_scores(chrono::Utc::now().date_naive())[index].clone();
+    let mut maintenance: Vec<MaintenanceRecord> =
+        snapshot.data.maintenance.iter().filter(|m| m.asset == id).cloned().collect();
+    maintenance.sort_by(|a, b| b.date.cmp(&a.date));
+    let mut incidents: Vec<Incident> =
+        snapshot.data.incidents.iter().filter(|i| i.asset == id).cloned().collect();
+    incidents.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    let neighbours = crate::domain::catalog::neighbours(&snapshot.data.assets, &asset)
+        .into_iter()
+        .map(|(relation, a)| Neighbour {
+            relation: relation.into(),
+            id: a.id.clone(),
+            name: a.name.clone(),
+            kind: a.kind,
+        })
+        .collect();
+    let energised = if asset.kind == AssetKind::Bus { snapshot.topology.is_energised(&id) } else { None };
+    Ok(AssetDetail { asset, risk, energised, maintenance, incidents, neighbours })
+}

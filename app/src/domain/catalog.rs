@@ -1,0 +1,240 @@
+//! Finding assets: search, filters, sort and paging over the grid and its risk scores.
+//! Pure, so the assets page, its CSV/JSON export and tests share one definition.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Asset, AssetKind};
+use super::risk::{RiskBand, RiskScore};
+
+/// Rows per page, and the most a client may ask for.
+pub const DEFAULT_PER_PAGE: u32 = 25;
+pub const MAX_PER_PAGE: u32 = 200;
+/// Longest search text accepted.
+pub const MAX_QUERY_CHARS: usize = 100;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// Highest risk first (the default: what needs attention).
+    #[default]
+    Risk,
+    Id,
+    Name,
+    Voltage,
+}
+
+impl SortKey {
+    pub fn parse(text: &str) -> Option<SortKey> {
+        match text {
+            "risk" => Some(SortKey::Risk),
+            "id" => Some(SortKey::Id),
+            "name" => Some(SortKey::Name),
+            "voltage" => Some(SortKey::Voltage),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssetQuery {
+    /// Case-insensitive substring of id or name.
+    pub text: Option<String>,
+    pub kind: Option<AssetKind>,
+    pub band: Option<RiskBand>,
+    pub region: Option<String>,
+    pub min_kv: Option<f64>,
+    pub max_kv: Option<f64>,
+    pub sort: SortKey,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetRow {
+    pub id: String,
+    pub name: String,
+    pub kind: AssetKind,
+    pub voltage_kv: Option<f64>,
+    pub region: Option<String>,
+    pub risk: f64,
+    pub band: RiskBand,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AssetPage {
+    /// Matching assets in all pages.
+    pub total: usize,
+    pub page: u32,
+    pub per_page: u32,
+    pub items: Vec<AssetRow>,
+}
+
+impl AssetPage {
+    pub fn pages(&self) -> u32 {
+        (self.total as u32).div_ceil(self.per_page.max(1)).max(1)
+    }
+}
+
+/// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`.
+pub fn find_assets(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) -> AssetPage {
+    let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
+    let mut rows: Vec<AssetRow> = assets
+        .iter()
+        .zip(scores)
+        .filter(|(a, _)| query.kind.is_none_or(|k| a.kind == k))
+        .filter(|(_, s)| query.band.is_none_or(|b| s.band == b))
+        .filter(|(a, _)| query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r)))
+        .filter(|(a, _)| query.min_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv >= v)))
+        .filter(|(a, _)| query.max_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv <= v)))
+        .filter(|(a, _)| {
+            text.as_deref()
+                .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
+        })
+        .map(|(a, s)| AssetRow {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            kind: a.kind,
+            voltage_kv: a.voltage_kv,
+            region: a.region.clone(),
+            risk: s.score,
+            band: s.band,
+        })
+        .collect();
+    match query.sort {
+        SortKey::Risk => rows.sort_by(|a, b| b.risk.total_cmp(&a.risk).then_with(|| a.id.cmp(&b.id))),
+        SortKey::Id => rows.sort_by(|a, b| a.id.cmp(&b.id)),
+        SortKey::Name => rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))),
+        SortKey::Voltage => rows.sort_by(|a, b| {
+            b.voltage_kv
+                .unwrap_or(-1.0)
+                .total_cmp(&a.voltage_kv.unwrap_or(-1.0))
+                .then_with(|| a.id.cmp(&b.id))
+        }),
+    }
+    let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
+    let total = rows.len();
+    let pages = (total as u32).div_ceil(per_page).max(1);
+    let page = query.page.clamp(1, pages);
+    let start = ((page - 1) * per_page) as usize;
+    let items = rows.into_iter().skip(start).take(per_page as usize).collect();
+    AssetPage { total, page, per_page, items }
+}
+
+/// The assets directly related to `asset`, each with the relation in words, in grid order.
+pub fn neighbours<'a>(assets: &'a [Asset], asset: &Asset) -> Vec<(&'static str, &'a Asset)> {
+    let id = asset.id.as_str();
+    let is = |field: &Option<String>| field.as_deref() == Some(id);
+    let named = |field: &Option<String>, a: &Asset| field.as_deref() == Some(a.id.as_str());
+    assets
+        .iter()
+        .filter(|a| a.id != id)
+        .filter_map(|a| {
+            let relation = if named(&asset.from_bus, a) {
+                "from bus"
+            } else if named(&asset.to_bus, a) {
+                "to bus"
+            } else if named(&asset.bus, a) {
+                "on bus"
+            } else if named(&asset.element, a) {
+                "switch on"
+            } else if named(&asset.substation, a) {
+                "in substation"
+            } else if is(&a.from_bus) || is(&a.to_bus) {
+                "connected branch"
+            } else if is(&a.bus) {
+                "connected here"
+            } else if is(&a.element) {
+                "switch on it"
+            } else if is(&a.substation) {
+                "bus in it"
+            } else {
+                return None;
+            };
+            Some((relation, a))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(id: &str, value: f64) -> RiskScore {
+        RiskScore { asset: id.into(), score: value, band: RiskBand::of(value), factors: vec![] }
+    }
+
+    fn fixture() -> (Vec<Asset>, Vec<RiskScore>) {
+        let mut assets = Vec::new();
+        let mut scores = Vec::new();
+        for i in 0..60 {
+            let kind = if i % 3 == 0 { AssetKind::Line } else { AssetKind::Bus };
+            assets.push(Asset {
+                name: format!("Asset {i:02}"),
+                voltage_kv: Some(if i % 2 == 0 { 20.0 } else { 110.0 }),
+                region: Some(if i < 30 { "North".into() } else { "South".into() }),
+                ..Asset::new(format!("a-{i:02}"), kind)
+            });
+            scores.push(score(&format!("a-{i:02}"), f64::from(i)));
+        }
+        (assets, scores)
+    }
+
+    fn run(query: AssetQuery) -> AssetPage {
+        let (assets, scores) = fixture();
+        let refs: Vec<&RiskScore> = scores.iter().collect();
+        find_assets(&assets, &refs, &query)
+    }
+
+    #[test]
+    fn default_is_highest_risk_first_in_pages() {
+        let page = run(AssetQuery::default());
+        assert_eq!((page.total, page.page, page.per_page, page.pages()), (60, 1, 25, 3));
+        assert_eq!(page.items[0].id, "a-59");
+        let last = run(AssetQuery { page: 3, ..Default::default() });
+        assert_eq!(last.items.len(), 10);
+        // Past the end clamps to the last page rather than showing nothing.
+        assert_eq!(run(AssetQuery { page: 99, ..Default::default() }).page, 3);
+    }
+
+    #[test]
+    fn filters_combine() {
+        let page = run(AssetQuery {
+            kind: Some(AssetKind::Line),
+            region: Some("South".into()),
+            min_kv: Some(100.0),
+            sort: SortKey::Id,
+            ..Default::default()
+        });
+        let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, vec!["a-33", "a-39", "a-45", "a-51", "a-57"]);
+        let critical = run(AssetQuery { band: Some(RiskBand::High), ..Default::default() });
+        assert_eq!(critical.total, 10, "scores 50..=59 are high (50 ≤ high < 75)");
+    }
+
+    #[test]
+    fn neighbours_name_their_relation() {
+        let bus = |id: &str| Asset::new(id, AssetKind::Bus);
+        let line = Asset {
+            from_bus: Some("a".into()),
+            to_bus: Some("b".into()),
+            ..Asset::new("l", AssetKind::Line)
+        };
+        let load = Asset { bus: Some("b".into()), ..Asset::new("d", AssetKind::Load) };
+        let assets = vec![bus("a"), bus("b"), line.clone(), load, bus("c")];
+        let of = |id: &str| -> Vec<(&str, &str)> {
+            let a = assets.iter().find(|a| a.id == id).unwrap();
+            neighbours(&assets, a).into_iter().map(|(r, n)| (r, n.id.as_str())).collect()
+        };
+        assert_eq!(of("l"), vec![("from bus", "a"), ("to bus", "b")]);
+        assert_eq!(of("b"), vec![("connected branch", "l"), ("connected here", "d")]);
+        assert_eq!(of("c"), vec![]);
+    }
+
+    #[test]
+    fn text_matches_id_or_name_ignoring_case() {
+        assert_eq!(run(AssetQuery { text: Some("ASSET 4".into()), ..Default::default() }).total, 10);
+        assert_eq!(run(AssetQuery { text: Some("a-07".into()), ..Default::default() }).total, 1);
+        assert_eq!(run(AssetQuery { text: Some("   ".into()), ..Default::default() }).total, 60);
+    }
+}
