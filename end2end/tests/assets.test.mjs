@@ -1,20 +1,14 @@
 // Assets list and asset detail on the demo grid, at desktop and phone sizes: filters and
 // paging through the URL, and the risk breakdown of one asset.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, hydrated, press, BASE_URL } from './browser.mjs';
+import { sharedBrowser, openPage, hydrated, press, BASE_URL } from './browser.mjs';
 
-let browser;
-before(async () => {
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 for (const kind of ['desktop', 'phone']) {
   test(`${kind}: filter the asset list, page through it, open one asset`, async () => {
-    const { page, problems, close } = await openPage(browser, kind);
+    const { page, problems, close } = await openPage(browser(), kind);
     try {
       const response = await page.goto('/assets');
       assert.equal(response.status(), 200);
@@ -64,7 +58,7 @@ test('a deep link to an asset renders on the server with its data', async () => 
 });
 
 test('an unknown asset says not_found', async () => {
-  const { page, close } = await openPage(browser, 'desktop');
+  const { page, close } = await openPage(browser(), 'desktop');
   try {
     await page.goto('/assets/no-such-asset');
     await hydrated(page);

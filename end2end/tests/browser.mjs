@@ -1,5 +1,6 @@
 // Shared browser set-up for the end-to-end tests: the system Chromium driven by
 // playwright-core (no browser download), at a desktop and a phone viewport.
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
@@ -57,4 +58,19 @@ export async function hydrated(page) {
 export async function press(page, kind, selector) {
   if (VIEWPORTS[kind].hasTouch) await page.tap(selector);
   else await page.click(selector);
+}
+
+/**
+ * One browser for the whole test file: launched before its first test, closed after its last.
+ * Returns a function giving the browser, for use inside tests.
+ */
+export function sharedBrowser() {
+  let browser;
+  before(async () => {
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  return () => browser;
 }

@@ -1,19 +1,13 @@
 // The stored grid reaches the page: the demo grid loaded into the empty store at start is
 // summarised on the overview, with its synthetic attributes labelled.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, hydrated, BASE_URL } from './browser.mjs';
+import { sharedBrowser, openPage, hydrated, BASE_URL } from './browser.mjs';
 
-let browser;
-before(async () => {
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 test('overview summarises the demo grid and labels synthetic data', async () => {
-  const { page, problems, close } = await openPage(browser, 'phone');
+  const { page, problems, close } = await openPage(browser(), 'phone');
   try {
     await page.goto('/');
     await hydrated(page);

@@ -1,20 +1,14 @@
 // The walking skeleton in a real browser: server rendering, hydration, a server-function
 // round trip, the 404 page, and a layout that fits a phone.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, hydrated, press, BASE_URL } from './browser.mjs';
+import { sharedBrowser, openPage, hydrated, press, BASE_URL } from './browser.mjs';
 
-let browser;
-before(async () => {
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const browser = sharedBrowser();
 
 for (const kind of ['desktop', 'phone']) {
   test(`${kind}: overview hydrates and Refresh shows the server function's answer`, async () => {
-    const { page, problems, close } = await openPage(browser, kind);
+    const { page, problems, close } = await openPage(browser(), kind);
     try {
       const response = await page.goto('/');
       assert.equal(response.status(), 200);
@@ -51,7 +45,7 @@ for (const kind of ['desktop', 'phone']) {
   });
 
   test(`${kind}: an unknown address shows the not-found page with status 404`, async () => {
-    const { page, close } = await openPage(browser, kind);
+    const { page, close } = await openPage(browser(), kind);
     try {
       const response = await page.goto('/no/such/page');
       assert.equal(response.status(), 404);
