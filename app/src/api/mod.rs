@@ -3,4 +3,5 @@
 
 pub mod assets;
 pub mod grid;
+pub mod outages;
 pub mod status;

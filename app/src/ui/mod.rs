@@ -10,7 +10,13 @@ use leptos_router::{
     path,
 };
 
-use pages::{asset::AssetPage, assets::Assets, not_found::NotFound, overview::Overview};
+use pages::{
+    asset::AssetPage,
+    assets::Assets,
+    not_found::NotFound,
+    outages::{ImpactExplorer, N1},
+    overview::Overview,
+};
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -54,6 +60,8 @@ pub fn App() -> impl IntoView {
                     <nav class="nav" aria-label="Main">
                         <A href="/" exact=true>"Overview"</A>
                         <A href="/assets">"Assets"</A>
+                        <A href="/impact">"Impact"</A>
+                        <A href="/n1">"N-1"</A>
                     </nav>
                 </header>
                 <main class="content" id="main">
@@ -61,6 +69,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=Overview/>
                         <Route path=path!("/assets") view=Assets/>
                         <Route path=path!("/assets/:id") view=AssetPage/>
+                        <Route path=path!("/impact") view=ImpactExplorer/>
+                        <Route path=path!("/n1") view=N1/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -41,7 +41,10 @@ fn Detail(d: AssetDetail) -> impl IntoView {
     view! {
         <Title text=a.name.clone()/>
         <h1 data-testid="asset-name">{a.name.clone()}</h1>
-        <p class="muted"><span data-testid="asset-kind">{a.kind.as_str()}</span> " · " <code>{a.id.clone()}</code></p>
+        <p class="muted">
+            <span data-testid="asset-kind">{a.kind.as_str()}</span> " · " <code>{a.id.clone()}</code> " · "
+            <a href=format!("/impact?out={}", a.id) data-testid="simulate-this">"Simulate its outage"</a>
+        </p>
         <section class="card" aria-labelledby="attributes-heading">
             <h2 id="attributes-heading">"Attributes"</h2>
             <dl class="facts">

@@ -3,4 +3,5 @@
 pub mod asset;
 pub mod assets;
 pub mod not_found;
+pub mod outages;
 pub mod overview;

@@ -1,0 +1,113 @@
+//! N-1 screening and the impact explorer.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::outages::{n1_screening, simulate_outage};
+use crate::ui::pages::overview::ErrorNotice;
+
+#[component]
+pub fn N1() -> impl IntoView {
+    let rows = Resource::new(|| (), |_| n1_screening());
+    view! {
+        <Title text="N-1 screening"/>
+        <h1>"N-1 screening"</h1>
+        <p class="muted">"Single lines and transformers whose outage cuts buses off from every source, most customers first."</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || rows.get().map(|result| match result {
+                Ok(rows) if rows.is_empty() => view! { <p data-testid="n1-none">"No single branch outage islands any bus."</p> }.into_any(),
+                Ok(rows) => view! {
+                    <p class="muted" data-testid="n1-count" data-total=rows.len()>{format!("{} single points of failure", rows.len())}</p>
+                    <table class="asset-table" data-testid="n1-table">
+                        <thead><tr><th scope="col">"Element"</th><th scope="col">"Kind"</th><th scope="col">"Buses cut off"</th><th scope="col">"Customers"</th><th scope="col">"Impact"</th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|r| view! {
+                                <tr data-testid="n1-row" data-id=r.element.clone() data-customers=r.customers>
+                                    <td data-label="Element"><a href=format!("/assets/{}", r.element)>{r.name.clone()}</a> <span class="muted id">{r.element.clone()}</span></td>
+                                    <td data-label="Kind">{r.kind.as_str()}</td>
+                                    <td data-label="Buses cut off">{r.islanded_buses}</td>
+                                    <td data-label="Customers">{r.customers}</td>
+                                    <td data-label="Impact"><a href=format!("/impact?out={}", r.element) data-testid="simulate">"Simulate"</a></td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// The assets named in `out` (comma- or space-separated ids).
+fn outaged(params: &leptos_router::params::ParamsMap) -> Vec<String> {
+    params
+        .get("out")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[component]
+pub fn ImpactExplorer() -> impl IntoView {
+    let params = use_query_map();
+    let impact = Resource::new(
+        move || outaged(&params.get()),
+        |ids| async move {
+            if ids.is_empty() {
+                None
+            } else {
+                Some(simulate_outage(ids).await)
+            }
+        },
+    );
+    view! {
+        <Title text="Impact explorer"/>
+        <h1>"Impact explorer"</h1>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || impact.get().map(|result| {
+                let current = params.get_untracked().get("out").unwrap_or_default();
+                let form = view! {
+                    <Form method="GET" action="/impact" attr:class="filters" attr:aria-label="Simulate an outage">
+                        <label>
+                            "Assets to take out (ids, comma-separated)"
+                            <input type="text" name="out" maxlength="3300" placeholder="line-12, trafo-1" value=current/>
+                        </label>
+                        <button class="button" type="submit" data-testid="simulate-outage">"Simulate"</button>
+                    </Form>
+                };
+                let body = match result {
+                    None => view! { <p class="muted">"Name one or more assets, or start from the N-1 list."</p> }.into_any(),
+                    Some(Ok(i)) => {
+                        let shown: Vec<String> = i.deenergised_assets.iter().take(200).cloned().collect();
+                        let more = i.deenergised_assets.len().saturating_sub(shown.len());
+                        view! {
+                            <section class="card" aria-labelledby="impact-heading">
+                                <h2 id="impact-heading">"Outage of " {i.outaged.join(", ")}</h2>
+                                <dl class="facts" data-testid="impact">
+                                    <div><dt>"Buses de-energised"</dt><dd data-testid="impact-buses">{i.deenergised_buses.len()}</dd></div>
+                                    <div><dt>"Assets de-energised"</dt><dd>{i.deenergised_assets.len()}</dd></div>
+                                    <div><dt>"Customers losing supply"</dt><dd data-testid="impact-customers" data-value=i.customers_lost>{format!("{} of {}", i.customers_lost, i.customers_total)}</dd></div>
+                                </dl>
+                            </section>
+                            <section class="card" aria-labelledby="dead-heading">
+                                <h2 id="dead-heading">"De-energised assets"</h2>
+                                <ul class="plain" data-testid="impact-assets">
+                                    {shown.into_iter().map(|id| view! { <li><a href=format!("/assets/{id}")>{id.clone()}</a></li> }).collect_view()}
+                                </ul>
+                                {(more > 0).then(|| view! { <p class="muted">{format!("… and {more} more")}</p> })}
+                            </section>
+                        }.into_any()
+                    }
+                    Some(Err(e)) => view! { <ErrorNotice error=e/> }.into_any(),
+                };
+                view! { {form} {body} }
+            })}
+        </Transition>
+    }
+}
