@@ -1,0 +1,44 @@
+// axe-core (from npm, injected into the page) on every page, at both viewports, after
+// hydration: WCAG 2.x A and AA rules, zero violations allowed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { sharedBrowser, openPage, hydrated } from './browser.mjs';
+
+const browser = sharedBrowser();
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+const PAGES = [
+  ['overview', '/', '[data-testid="grid-summary"]'],
+  ['assets', '/assets', '[data-testid="asset-table"]'],
+  ['filtered assets', '/assets?kind=line&sort=voltage&page=2', '[data-testid="asset-table"]'],
+  ['asset detail', '/assets/trafo-114', '[data-testid="risk-factors"]'],
+  ['N-1 screening', '/n1', '[data-testid="n1-table"]'],
+  ['impact explorer', '/impact?out=line-0', '[data-testid="impact"]'],
+  ['not found', '/no/such/page', '[data-testid="not-found"]'],
+];
+
+for (const kind of ['desktop', 'phone']) {
+  for (const [name, path, ready] of PAGES) {
+    test(`${kind}: ${name} has no axe violations`, async () => {
+      const { page, close } = await openPage(browser(), kind);
+      try {
+        await page.goto(path);
+        await hydrated(page);
+        await page.waitForSelector(ready);
+        await page.addScriptTag({ content: axeSource });
+        const result = await page.evaluate(() =>
+          window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+        );
+        const summary = result.violations.map(
+          (v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`,
+        );
+        assert.deepEqual(summary, [], `axe violations on ${path}`);
+        assert.ok(result.passes.length > 10, 'axe ran its rules');
+      } finally {
+        await close();
+      }
+    });
+  }
+}
