@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::model::AssetKind;
+use crate::domain::reliability::YearIndices;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,5 +42,40 @@ pub async fn get_grid_summary() -> Result<GridSummary, AppError> {
         has_synthetic_data: data.assets.iter().any(|a| !a.synthetic.is_empty())
             || data.maintenance.iter().any(|m| m.synthetic)
             || data.incidents.iter().any(|i| i.synthetic),
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverviewKpis {
+    /// Assets whose risk band is high or critical.
+    pub at_high_risk: usize,
+    pub critical: usize,
+    /// Incidents without a restoration time.
+    pub open_incidents: usize,
+    /// SAIFI / SAIDI / CAIDI per year, oldest first.
+    pub reliability: Vec<YearIndices>,
+    /// Whether the incident record behind the indices is synthetic.
+    pub synthetic_incidents: bool,
+}
+
+#[server(endpoint = "overview_kpis")]
+pub async fn get_overview_kpis() -> Result<OverviewKpis, AppError> {
+    use crate::domain::risk::RiskBand;
+    let store =
+        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
+    let snapshot = store.snapshot().await.map_err(AppError::from)?;
+    let now = chrono::Utc::now();
+    let scores = snapshot.risk_scores(now.date_naive());
+    let incidents = &snapshot.data.incidents;
+    Ok(OverviewKpis {
+        at_high_risk: scores.iter().filter(|s| s.band >= RiskBand::High).count(),
+        critical: scores.iter().filter(|s| s.band == RiskBand::Critical).count(),
+        open_incidents: incidents.iter().filter(|i| i.restored_at.is_none()).count(),
+        reliability: crate::domain::reliability::reliability_by_year(
+            incidents,
+            snapshot.topology.customers_total(),
+            now,
+        ),
+        synthetic_incidents: incidents.iter().any(|i| i.synthetic),
     })
 }

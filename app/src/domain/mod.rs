@@ -4,10 +4,12 @@
 //! - [`topology`]: the bus graph (switch states respected or ignored), islands, impact of
 //!   outages, N-1 screening and downstream traces, all linear in the grid size.
 //! - [`catalog`]: search, filters, sort and paging of assets.
+//! - [`reliability`]: SAIFI, SAIDI, CAIDI per year from incidents.
 //! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
 
 pub mod catalog;
 pub mod model;
+pub mod reliability;
 pub mod risk;
 pub mod topology;
 

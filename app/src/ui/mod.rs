@@ -1,5 +1,6 @@
 //! The HTML shell, the router and the layout every page shares.
 
+pub mod chart;
 pub mod format;
 pub mod pages;
 

@@ -3,9 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::grid::get_grid_summary;
+use crate::api::grid::{get_grid_summary, get_overview_kpis};
 use crate::api::status::get_service_status;
 use crate::error::AppError;
+use crate::ui::chart::BarChart;
 use crate::ui::format;
 
 #[component]
@@ -14,6 +15,7 @@ pub fn Overview() -> impl IntoView {
     let refreshes = RwSignal::new(0u32);
     let status = Resource::new(move || refreshes.get(), |_| get_service_status());
     let grid = Resource::new(move || refreshes.get(), |_| get_grid_summary());
+    let kpis = Resource::new(move || refreshes.get(), |_| get_overview_kpis());
 
     view! {
         <Title text="Overview"/>
@@ -49,6 +51,43 @@ pub fn Overview() -> impl IntoView {
                             </div>
                         </dl>
                     }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+        <section class="card" aria-labelledby="kpi-heading">
+            <h2 id="kpi-heading">"Risk and reliability"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || kpis.get().map(|result| match result {
+                    Ok(k) => {
+                        let last = k.reliability.last().cloned();
+                        let saidi: Vec<(String, f64)> = k.reliability.iter().map(|y| (y.year.to_string(), y.saidi)).collect();
+                        view! {
+                            <dl class="facts" data-testid="kpis">
+                                <div><dt>"Assets at high risk"</dt><dd data-testid="kpi-high-risk">{k.at_high_risk}</dd></div>
+                                <div><dt>"Critical"</dt><dd data-testid="kpi-critical">{k.critical}</dd></div>
+                                <div><dt>"Open incidents"</dt><dd data-testid="kpi-open-incidents">{k.open_incidents}</dd></div>
+                                {last.map(|y| view! {
+                                    <div><dt>{format!("SAIFI {}", y.year)}</dt><dd data-testid="kpi-saifi">{format!("{:.3}", y.saifi)}</dd></div>
+                                    <div><dt>{format!("SAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-saidi">{format!("{:.1}", y.saidi)}</dd></div>
+                                    <div><dt>{format!("CAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-caidi">{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</dd></div>
+                                })}
+                            </dl>
+                            {(!saidi.is_empty()).then(|| view! {
+                                <BarChart id="saidi-chart" title="SAIDI per year (minutes per customer)".into() unit="minutes" values=saidi.clone()/>
+                                <table class="factors" data-testid="reliability-table">
+                                    <caption class="muted">"Reliability indices per year (IEEE 1366)"</caption>
+                                    <thead><tr><th scope="col">"Year"</th><th scope="col">"SAIFI"</th><th scope="col">"SAIDI (min)"</th><th scope="col">"CAIDI (min)"</th></tr></thead>
+                                    <tbody>
+                                        {k.reliability.iter().map(|y| view! {
+                                            <tr><th scope="row">{y.year}</th><td>{format!("{:.3}", y.saifi)}</td><td>{format!("{:.1}", y.saidi)}</td><td>{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</td></tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            })}
+                            {k.synthetic_incidents.then(|| view! { <p class="muted">"Indices computed from a synthetic incident record."</p> })}
+                        }.into_any()
+                    }
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 })}
             </Transition>
