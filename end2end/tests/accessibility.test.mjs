@@ -15,6 +15,8 @@ const PAGES = [
   ['filtered assets', '/assets?kind=line&sort=voltage&page=2', '[data-testid="asset-table"]'],
   ['asset detail', '/assets/trafo-114', '[data-testid="risk-factors"]'],
   ['N-1 screening', '/n1', '[data-testid="n1-table"]'],
+  ['map', '/map', '[data-testid="grid-map"]'],
+  ['map by energised state', '/map?color=energised', '[data-testid="grid-map"]'],
   ['impact explorer', '/impact?out=line-0', '[data-testid="impact"]'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];

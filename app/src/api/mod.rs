@@ -3,5 +3,6 @@
 
 pub mod assets;
 pub mod grid;
+pub mod map;
 pub mod outages;
 pub mod status;

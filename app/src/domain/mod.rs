@@ -5,9 +5,11 @@
 //!   outages, N-1 screening and downstream traces, all linear in the grid size.
 //! - [`catalog`]: search, filters, sort and paging of assets.
 //! - [`reliability`]: SAIFI, SAIDI, CAIDI per year from incidents.
+//! - [`layout`]: where to draw each bus (geographic or schematic).
 //! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
 
 pub mod catalog;
+pub mod layout;
 pub mod model;
 pub mod reliability;
 pub mod risk;

@@ -14,6 +14,7 @@ use leptos_router::{
 use pages::{
     asset::AssetPage,
     assets::Assets,
+    map::MapPage,
     not_found::NotFound,
     outages::{ImpactExplorer, N1},
     overview::Overview,
@@ -60,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <a class="brand" href="/">"Gridscope"</a>
                     <nav class="nav" aria-label="Main">
                         <A href="/" exact=true>"Overview"</A>
+                        <A href="/map">"Map"</A>
                         <A href="/assets">"Assets"</A>
                         <A href="/impact">"Impact"</A>
                         <A href="/n1">"N-1"</A>
@@ -71,6 +73,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/assets") view=Assets/>
                         <Route path=path!("/assets/:id") view=AssetPage/>
                         <Route path=path!("/impact") view=ImpactExplorer/>
+                        <Route path=path!("/map") view=MapPage/>
                         <Route path=path!("/n1") view=N1/>
                     </Routes>
                 </main>

@@ -1,0 +1,130 @@
+//! Where to draw each bus: projected WGS84 coordinates when every bus has them, otherwise a
+//! layered schematic (breadth-first distance from the sources across, order within a layer
+//! down), scaled into a `SIZE`×`SIZE` box with a margin.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::model::{AssetKind, GridData};
+
+pub const SIZE: f64 = 1000.0;
+const MARGIN: f64 = 30.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutKind {
+    /// Real positions (equirectangular projection around the grid's centre).
+    Geographic,
+    /// Computed: distance from the sources across.
+    Schematic,
+}
+
+pub fn bus_positions(grid: &GridData) -> (LayoutKind, HashMap<String, (f64, f64)>) {
+    let buses: Vec<_> = grid.assets.iter().filter(|a| a.kind == AssetKind::Bus).collect();
+    let raw: HashMap<String, (f64, f64)>;
+    let kind;
+    if !buses.is_empty() && buses.iter().all(|b| b.location.is_some()) {
+        let mean_lat = buses.iter().map(|b| b.location.unwrap().lat).sum::<f64>() / buses.len() as f64;
+        let k = mean_lat.to_radians().cos();
+        // North up: y grows downwards in SVG.
+        raw = buses
+            .iter()
+            .map(|b| (b.id.clone(), (b.location.unwrap().lon * k, -b.location.unwrap().lat)))
+            .collect();
+        kind = LayoutKind::Geographic;
+    } else {
+        raw = schematic(grid);
+        kind = LayoutKind::Schematic;
+    }
+    (kind, fit(raw))
+}
+
+fn schematic(grid: &GridData) -> HashMap<String, (f64, f64)> {
+    let mut adjacency: HashMap<&str, Vec<&str>> = HashMap::new();
+    for a in grid.assets.iter().filter(|a| a.kind.is_branch()) {
+        if let (Some(x), Some(y)) = (a.from_bus.as_deref(), a.to_bus.as_deref()) {
+            adjacency.entry(x).or_default().push(y);
+            adjacency.entry(y).or_default().push(x);
+        }
+    }
+    let buses: Vec<&str> =
+        grid.assets.iter().filter(|a| a.kind == AssetKind::Bus).map(|a| a.id.as_str()).collect();
+    let sources: Vec<&str> =
+        grid.assets.iter().filter(|a| a.source).filter_map(|a| a.bus.as_deref()).collect();
+    let mut layer: HashMap<&str, usize> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for start in sources.iter().chain(buses.iter()) {
+        if layer.contains_key(start) {
+            continue;
+        }
+        layer.insert(start, 0);
+        let mut queue = VecDeque::from([*start]);
+        while let Some(u) = queue.pop_front() {
+            order.push(u);
+            for &v in adjacency.get(u).map(Vec::as_slice).unwrap_or(&[]) {
+                if !layer.contains_key(v) {
+                    layer.insert(v, layer[u] + 1);
+                    queue.push_back(v);
+                }
+            }
+        }
+    }
+    let mut filled: HashMap<usize, usize> = HashMap::new();
+    order
+        .into_iter()
+        .map(|b| {
+            let l = layer[b];
+            let row = filled.entry(l).or_default();
+            *row += 1;
+            (b.to_string(), (l as f64, *row as f64))
+        })
+        .collect()
+}
+
+/// Scale into the drawing box, keeping the aspect ratio.
+fn fit(raw: HashMap<String, (f64, f64)>) -> HashMap<String, (f64, f64)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for &(x, y) in raw.values() {
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    let span = (x1 - x0).max(y1 - y0).max(f64::MIN_POSITIVE);
+    let scale = (SIZE - 2.0 * MARGIN) / span;
+    raw.into_iter().map(|(id, (x, y))| (id, (MARGIN + (x - x0) * scale, MARGIN + (y - y0) * scale))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{Asset, GeoPoint};
+
+    #[test]
+    fn geographic_positions_keep_north_up_and_fit_the_box() {
+        let bus = |id: &str, lat, lon| Asset {
+            location: Some(GeoPoint { lat, lon }),
+            ..Asset::new(id, AssetKind::Bus)
+        };
+        let grid = GridData {
+            assets: vec![bus("s", 48.0, 7.0), bus("n", 48.1, 7.0), bus("e", 48.0, 7.2)],
+            ..Default::default()
+        };
+        let (kind, p) = bus_positions(&grid);
+        assert_eq!(kind, LayoutKind::Geographic);
+        assert!(p["n"].1 < p["s"].1, "north is up");
+        assert!(p["e"].0 > p["s"].0, "east is right");
+        assert!(p.values().all(|&(x, y)| (0.0..=SIZE).contains(&x) && (0.0..=SIZE).contains(&y)));
+    }
+
+    #[test]
+    fn schematic_layers_follow_distance_from_the_source() {
+        let mut assets: Vec<Asset> = ["a", "b", "c"].iter().map(|i| Asset::new(*i, AssetKind::Bus)).collect();
+        assets.push(Asset { bus: Some("a".into()), source: true, ..Asset::new("g", AssetKind::Generator) });
+        for (id, x, y) in [("l1", "a", "b"), ("l2", "b", "c")] {
+            assets.push(Asset {
+                from_bus: Some(x.into()),
+                to_bus: Some(y.into()),
+                ..Asset::new(id, AssetKind::Line)
+            });
+        }
+        let (kind, p) = bus_positions(&GridData { assets, ..Default::default() });
+        assert_eq!(kind, LayoutKind::Schematic);
+        assert!(p["a"].0 < p["b"].0 && p["b"].0 < p["c"].0);
+    }
+}
