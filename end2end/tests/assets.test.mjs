@@ -67,3 +67,25 @@ test('an unknown asset says not_found', async () => {
     await close();
   }
 });
+
+test('the export links carry the filter and contain every matching asset', async () => {
+  const { page, close } = await openPage(browser(), 'desktop');
+  try {
+    await page.goto('/assets?kind=switch&sort=risk');
+    await hydrated(page);
+    const firstOnPage = await page.getAttribute('[data-testid="asset-row"] >> nth=0', 'data-id');
+    const csvHref = await page.getAttribute('[data-testid="export-csv"]', 'href');
+    assert.match(csvHref, /^\/export\/assets\.csv\?kind=switch&sort=risk$/);
+    const csv = await fetch(`${BASE_URL}${csvHref}`);
+    assert.match(csv.headers.get('content-type'), /text\/csv/);
+    const lines = (await csv.text()).trim().split('\n');
+    assert.equal(lines[0], 'id,name,kind,voltage_kv,region,risk,band');
+    assert.equal(lines.length, 1 + 322, 'all pages, not just the first');
+    assert.ok(lines[1].startsWith(`${firstOnPage},`), 'same order as the page');
+    const json = await (await fetch(`${BASE_URL}${await page.getAttribute('[data-testid="export-json"]', 'href')}`)).json();
+    assert.equal(json.length, 322);
+    assert.ok(json.every((r) => r.kind === 'switch'));
+  } finally {
+    await close();
+  }
+});

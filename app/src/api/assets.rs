@@ -35,13 +35,6 @@ pub struct AssetDetail {
     pub neighbours: Vec<Neighbour>,
 }
 
-#[cfg(feature = "ssr")]
-async fn snapshot() -> Result<std::sync::Arc<crate::ports::GridSnapshot>, AppError> {
-    let store =
-        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
-    store.snapshot().await.map_err(AppError::from)
-}
-
 #[server(endpoint = "assets")]
 pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     use crate::domain::catalog::MAX_QUERY_CHARS;
@@ -54,7 +47,7 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     if query.region.as_ref().is_some_and(|r| r.chars().count() > MAX_TEXT_LEN) {
         return Err(AppError::invalid_input("Region name too long."));
     }
-    let snapshot = snapshot().await?;
+    let snapshot = super::grid_snapshot().await?;
     let today = chrono::Utc::now().date_naive();
     let scores = snapshot.risk_scores(today);
     let refs: Vec<&RiskScore> = scores.iter().collect();
@@ -70,7 +63,7 @@ pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
     if !crate::domain::model::valid_id(&id) {
         return Err(AppError::invalid_input("That is not a valid asset id."));
     }
-    let snapshot = snapshot().await?;
+    let snapshot = super::grid_snapshot().await?;
     let index = snapshot.index_of(&id).ok_or_else(|| {
         AppError::new(crate::error::ErrorCode::NotFound, format!("No asset '{id}' in this grid."))
     })?;

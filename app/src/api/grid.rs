@@ -22,9 +22,7 @@ pub struct GridSummary {
 
 #[server(endpoint = "grid_summary")]
 pub async fn get_grid_summary() -> Result<GridSummary, AppError> {
-    let store =
-        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
-    let snapshot = store.snapshot().await.map_err(AppError::from)?;
+    let snapshot = super::grid_snapshot().await?;
     let data = &snapshot.data;
     let counts = AssetKind::ALL.iter().map(|&k| (k, data.count(k))).collect();
     let buses_energised = data
@@ -61,9 +59,7 @@ pub struct OverviewKpis {
 #[server(endpoint = "overview_kpis")]
 pub async fn get_overview_kpis() -> Result<OverviewKpis, AppError> {
     use crate::domain::risk::RiskBand;
-    let store =
-        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
-    let snapshot = store.snapshot().await.map_err(AppError::from)?;
+    let snapshot = super::grid_snapshot().await?;
     let now = chrono::Utc::now();
     let scores = snapshot.risk_scores(now.date_naive());
     let incidents = &snapshot.data.incidents;

@@ -41,9 +41,7 @@ pub struct GridMap {
 #[server(endpoint = "map")]
 pub async fn get_map() -> Result<GridMap, AppError> {
     use crate::domain::layout::{bus_positions, LayoutKind, SIZE};
-    let store =
-        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
-    let snapshot = store.snapshot().await.map_err(AppError::from)?;
+    let snapshot = super::grid_snapshot().await?;
     let scores = snapshot.risk_scores(chrono::Utc::now().date_naive());
     let (kind, positions) = bus_positions(&snapshot.data);
     let energised = |id: &str| snapshot.topology.is_energised(id) == Some(true);

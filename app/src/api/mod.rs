@@ -6,3 +6,14 @@ pub mod grid;
 pub mod map;
 pub mod outages;
 pub mod status;
+
+/// The current grid from the store the server put in context; a store failure becomes its
+/// public error code.
+#[cfg(feature = "ssr")]
+pub(crate) async fn grid_snapshot(
+) -> Result<std::sync::Arc<crate::ports::GridSnapshot>, crate::error::AppError> {
+    use leptos::prelude::use_context;
+    let store = use_context::<std::sync::Arc<dyn crate::ports::GridStore>>()
+        .ok_or_else(crate::error::AppError::internal)?;
+    store.snapshot().await.map_err(crate::error::AppError::from)
+}

@@ -19,17 +19,10 @@ pub struct SinglePointOfFailure {
     pub customers: u64,
 }
 
-#[cfg(feature = "ssr")]
-async fn snapshot() -> Result<std::sync::Arc<crate::ports::GridSnapshot>, AppError> {
-    let store =
-        use_context::<std::sync::Arc<dyn crate::ports::GridStore>>().ok_or_else(AppError::internal)?;
-    store.snapshot().await.map_err(AppError::from)
-}
-
 /// Single branch outages that island buses, most customers affected first.
 #[server(endpoint = "n1")]
 pub async fn n1_screening() -> Result<Vec<SinglePointOfFailure>, AppError> {
-    let snapshot = snapshot().await?;
+    let snapshot = super::grid_snapshot().await?;
     let behind = snapshot.topology.customers_behind_each_asset();
     let mut rows: Vec<SinglePointOfFailure> = snapshot
         .topology
@@ -71,7 +64,7 @@ pub async fn simulate_outage(assets: Vec<String>) -> Result<Impact, AppError> {
             bad.chars().take(64).collect::<String>()
         )));
     }
-    let snapshot = snapshot().await?;
+    let snapshot = super::grid_snapshot().await?;
     let ids: Vec<&str> = assets.iter().map(String::as_str).collect();
     snapshot
         .topology

@@ -76,8 +76,46 @@ impl AssetPage {
     }
 }
 
+impl AssetQuery {
+    /// The query from URL parameters (`q`, `kind`, `band`, `region`, `min_kv`, `max_kv`,
+    /// `sort`, `page`); unknown or malformed values are ignored rather than failing.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> AssetQuery {
+        let mut q = AssetQuery { page: 1, ..Default::default() };
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            match k {
+                "q" => q.text = Some(v.chars().take(MAX_QUERY_CHARS).collect()),
+                "kind" => q.kind = AssetKind::parse(v),
+                "band" => q.band = RiskBand::parse(v),
+                "region" => q.region = Some(v.to_string()),
+                "min_kv" => q.min_kv = v.parse().ok().filter(|x: &f64| x.is_finite()),
+                "max_kv" => q.max_kv = v.parse().ok().filter(|x: &f64| x.is_finite()),
+                "sort" => q.sort = SortKey::parse(v).unwrap_or_default(),
+                "page" => q.page = v.parse().unwrap_or(1),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
 /// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`.
 pub fn find_assets(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) -> AssetPage {
+    let rows = matching_rows(assets, scores, query);
+    let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
+    let total = rows.len();
+    let pages = (total as u32).div_ceil(per_page).max(1);
+    let page = query.page.clamp(1, pages);
+    let start = ((page - 1) * per_page) as usize;
+    let items = rows.into_iter().skip(start).take(per_page as usize).collect();
+    AssetPage { total, page, per_page, items }
+}
+
+/// Every asset matching `query` (all pages), sorted as asked: what an export contains.
+pub fn matching_rows(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) -> Vec<AssetRow> {
     let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
     let mut rows: Vec<AssetRow> = assets
         .iter()
@@ -112,13 +150,7 @@ pub fn find_assets(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) 
                 .then_with(|| a.id.cmp(&b.id))
         }),
     }
-    let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
-    let total = rows.len();
-    let pages = (total as u32).div_ceil(per_page).max(1);
-    let page = query.page.clamp(1, pages);
-    let start = ((page - 1) * per_page) as usize;
-    let items = rows.into_iter().skip(start).take(per_page as usize).collect();
-    AssetPage { total, page, per_page, items }
+    rows
 }
 
 /// The assets directly related to `asset`, each with the relation in words, in grid order.
@@ -210,6 +242,24 @@ mod tests {
         assert_eq!(ids, vec!["a-33", "a-39", "a-45", "a-51", "a-57"]);
         let critical = run(AssetQuery { band: Some(RiskBand::High), ..Default::default() });
         assert_eq!(critical.total, 10, "scores 50..=59 are high (50 ≤ high < 75)");
+    }
+
+    #[test]
+    fn a_query_reads_from_url_parameters_and_ignores_junk() {
+        let q = AssetQuery::from_pairs([
+            ("q", " Bus "),
+            ("kind", "line"),
+            ("band", "critical"),
+            ("page", "3"),
+            ("sort", "x"),
+            ("min_kv", "nan"),
+        ]);
+        assert_eq!(q.text.as_deref(), Some("Bus"));
+        assert_eq!(
+            (q.kind, q.band, q.page, q.sort, q.min_kv),
+            (Some(AssetKind::Line), Some(RiskBand::Critical), 3, SortKey::Risk, None)
+        );
+        assert_eq!(AssetQuery::from_pairs([]).page, 1);
     }
 
     #[test]

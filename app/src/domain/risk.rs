@@ -30,6 +30,21 @@ pub enum RiskBand {
 }
 
 impl RiskBand {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskBand::Low => "low",
+            RiskBand::Medium => "medium",
+            RiskBand::High => "high",
+            RiskBand::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RiskBand> {
+        [RiskBand::Low, RiskBand::Medium, RiskBand::High, RiskBand::Critical]
+            .into_iter()
+            .find(|b| b.as_str() == text)
+    }
+
     pub fn of(score: f64) -> RiskBand {
         match score {
             s if s >= 75.0 => RiskBand::Critical,

@@ -27,18 +27,7 @@ pub fn plural_kind(kind: crate::domain::model::AssetKind) -> &'static str {
 
 /// A risk band's name, as used in URLs, CSS classes and labels.
 pub fn band_name(band: crate::domain::risk::RiskBand) -> &'static str {
-    use crate::domain::risk::RiskBand::*;
-    match band {
-        Low => "low",
-        Medium => "medium",
-        High => "high",
-        Critical => "critical",
-    }
-}
-
-pub fn parse_band(text: &str) -> Option<crate::domain::risk::RiskBand> {
-    use crate::domain::risk::RiskBand::*;
-    [Low, Medium, High, Critical].into_iter().find(|b| band_name(*b) == text)
+    band.as_str()
 }
 
 /// "critical" → "Critical".

@@ -1,6 +1,7 @@
 //! The HTTP surface: the Leptos app (pages and server functions), static files, and the
 //! operational endpoints, with the middleware around them.
 
+pub mod export;
 pub mod ops;
 
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/export/assets.csv", axum::routing::get(export::assets_csv))
+        .route("/export/assets.json", axum::routing::get(export::assets_json))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(shell_options.clone())
         })

@@ -7,37 +7,30 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use crate::api::assets::list_assets;
-use crate::domain::catalog::{AssetQuery, SortKey};
+use crate::domain::catalog::AssetQuery;
 use crate::domain::model::AssetKind;
 use crate::ui::format;
 use crate::ui::pages::overview::ErrorNotice;
 
-/// The query as the URL says it; unknown values are ignored rather than failing the page.
+/// The query as the URL says it (one parser for the page and the exports).
 fn query_from(params: &leptos_router::params::ParamsMap) -> AssetQuery {
-    let get = |k: &str| params.get(k).filter(|v| !v.trim().is_empty());
-    AssetQuery {
-        text: get("q"),
-        kind: get("kind").and_then(|k| AssetKind::parse(&k)),
-        band: get("band").and_then(|b| format::parse_band(&b)),
-        region: get("region"),
-        min_kv: get("min_kv").and_then(|v| v.parse().ok()),
-        max_kv: get("max_kv").and_then(|v| v.parse().ok()),
-        sort: get("sort").and_then(|s| SortKey::parse(&s)).unwrap_or_default(),
-        page: get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
-        per_page: 0,
-    }
+    let keys = ["q", "kind", "band", "region", "min_kv", "max_kv", "sort", "page"];
+    let values: Vec<(&str, String)> = keys.iter().filter_map(|k| params.get(k).map(|v| (*k, v))).collect();
+    AssetQuery::from_pairs(values.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
-/// This list's URL with `page` replaced.
-fn page_href(params: &leptos_router::params::ParamsMap, page: u32) -> String {
+/// The list's URL with `page` replaced, or an export of it (`path` = `/export/assets.csv`).
+fn list_href(path: &str, params: &leptos_router::params::ParamsMap, page: Option<u32>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for k in ["q", "kind", "band", "region", "min_kv", "max_kv", "sort"] {
         if let Some(v) = params.get(k).filter(|v| !v.is_empty()) {
             query.append_pair(k, &v);
         }
     }
-    query.append_pair("page", &page.to_string());
-    format!("/assets?{}", query.finish())
+    if let Some(page) = page {
+        query.append_pair("page", &page.to_string());
+    }
+    format!("{path}?{}", query.finish())
 }
 
 #[component]
@@ -56,8 +49,8 @@ pub fn Assets() -> impl IntoView {
                     Ok(list) => {
                         let page = list.page;
                         let pages = page.pages();
-                        let prev = (page.page > 1).then(|| page_href(&p, page.page - 1));
-                        let next = (page.page < pages).then(|| page_href(&p, page.page + 1));
+                        let prev = (page.page > 1).then(|| list_href("/assets", &p, Some(page.page - 1)));
+                        let next = (page.page < pages).then(|| list_href("/assets", &p, Some(page.page + 1)));
                         view! {
                             <p class="muted" data-testid="result-count" data-total=page.total>
                                 {format!("{} assets · page {} of {}", page.total, page.page, pages)}
@@ -78,6 +71,12 @@ pub fn Assets() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            <p class="exports">
+                                "Export this list: "
+                                <a href=list_href("/export/assets.csv", &p, None) rel="external" data-testid="export-csv" download>"CSV"</a>
+                                " · "
+                                <a href=list_href("/export/assets.json", &p, None) rel="external" data-testid="export-json" download>"JSON"</a>
+                            </p>
                             <nav class="pager" aria-label="Pages">
                                 {prev.map(|href| view! { <A href=href attr:rel="prev" attr:data-testid="prev-page">"← Previous"</A> })}
                                 {next.map(|href| view! { <A href=href attr:rel="next" attr:data-testid="next-page">"Next →"</A> })}
