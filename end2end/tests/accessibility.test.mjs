@@ -18,14 +18,19 @@ const PAGES = [
   ['map', '/map', '[data-testid="grid-map"]'],
   ['map by energised state', '/map?color=energised', '[data-testid="grid-map"]'],
   ['impact explorer', '/impact?out=line-0', '[data-testid="impact"]'],
+  ['maintenance planner', '/maintenance?weeks=8&crews=2', '[data-testid="plan-summary"]'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];
 
-for (const kind of ['desktop', 'phone']) {
+// Both viewports in the light scheme, and the desktop in the dark one (contrast differs).
+const RUNS = [['desktop', 'light'], ['phone', 'light'], ['desktop', 'dark']];
+
+for (const [kind, scheme] of RUNS) {
   for (const [name, path, ready] of PAGES) {
-    test(`${kind}: ${name} has no axe violations`, async () => {
+    test(`${kind}, ${scheme}: ${name} has no axe violations`, async () => {
       const { page, close } = await openPage(browser(), kind);
       try {
+        await page.emulateMedia({ colorScheme: scheme });
         await page.goto(path);
         await hydrated(page);
         await page.waitForSelector(ready);

@@ -54,6 +54,8 @@ pub struct OverviewKpis {
     pub reliability: Vec<YearIndices>,
     /// Whether the incident record behind the indices is synthetic.
     pub synthetic_incidents: bool,
+    /// When the server computed these figures: what "last updated" shows.
+    pub as_of: chrono::DateTime<chrono::Utc>,
 }
 
 #[server(endpoint = "overview_kpis")]
@@ -73,5 +75,6 @@ pub async fn get_overview_kpis() -> Result<OverviewKpis, AppError> {
             now,
         ),
         synthetic_incidents: incidents.iter().any(|i| i.synthetic),
+        as_of: now,
     })
 }

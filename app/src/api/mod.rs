@@ -3,8 +3,10 @@
 
 pub mod assets;
 pub mod grid;
+pub mod maintenance;
 pub mod map;
 pub mod outages;
+pub mod prefs;
 pub mod status;
 
 /// The current grid from the store the server put in context; a store failure becomes its

@@ -7,10 +7,12 @@
 //! - [`reliability`]: SAIFI, SAIDI, CAIDI per year from incidents.
 //! - [`layout`]: where to draw each bus (geographic or schematic).
 //! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
+//! - [`planner`]: the maintenance plan under a budget and crew limits.
 
 pub mod catalog;
 pub mod layout;
 pub mod model;
+pub mod planner;
 pub mod reliability;
 pub mod risk;
 pub mod topology;

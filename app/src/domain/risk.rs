@@ -175,6 +175,12 @@ pub fn score_all(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<
 
 /// Risk scores in the grid's asset order (`result[i]` scores `grid.assets[i]`).
 pub fn score_each(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<RiskScore> {
+    grid.assets.iter().zip(contexts(grid, topology, today)).map(|(asset, ctx)| score(asset, &ctx)).collect()
+}
+
+/// What each asset's score needs beyond the asset, in the grid's asset order: shared by the
+/// scores and by anything that asks "what would the score be if the asset changed".
+pub fn contexts(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<RiskContext> {
     let behind = topology.customers_behind_each_asset();
     let since = today - chrono::Duration::days(5 * 365);
     let mut incidents: HashMap<&str, u32> = HashMap::new();
@@ -184,14 +190,11 @@ pub fn score_each(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
     grid.assets
         .iter()
         .zip(behind)
-        .map(|(asset, customers_behind)| {
-            let ctx = RiskContext {
-                current_year: today.year(),
-                customers_behind,
-                customers_total: topology.customers_total(),
-                recent_incidents: incidents.get(asset.id.as_str()).copied().unwrap_or(0),
-            };
-            score(asset, &ctx)
+        .map(|(asset, customers_behind)| RiskContext {
+            current_year: today.year(),
+            customers_behind,
+            customers_total: topology.customers_total(),
+            recent_incidents: incidents.get(asset.id.as_str()).copied().unwrap_or(0),
         })
         .collect()
 }

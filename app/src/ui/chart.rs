@@ -47,3 +47,71 @@ pub fn BarChart(
         </svg>
     }
 }
+
+/// One bar of a [`Timeline`]: a row (crew), a span of slots (working days) and its label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub row: u32,
+    pub start: u32,
+    pub len: u32,
+    /// CSS class of the bar (`repair`, `replacement`).
+    pub class: &'static str,
+    /// What the bar is, for its tooltip and the description.
+    pub label: String,
+}
+
+/// A timeline (Gantt) of spans in rows over `slots` columns, with `ticks` (slot, label) on
+/// the time axis.
+#[component]
+pub fn Timeline(
+    id: &'static str,
+    title: String,
+    /// A summary in words; the data table beside the chart has the detail.
+    description: String,
+    rows: u32,
+    slots: u32,
+    spans: Vec<Span>,
+    ticks: Vec<(u32, String)>,
+) -> impl IntoView {
+    const WIDTH: f64 = 1000.0;
+    const LEFT: f64 = 70.0;
+    const ROW: f64 = 22.0;
+    const TOP: f64 = 18.0;
+    let height = TOP + ROW * f64::from(rows.max(1)) + 6.0;
+    let per_slot = (WIDTH - LEFT - 10.0) / f64::from(slots.max(1));
+    let x = move |slot: u32| LEFT + per_slot * f64::from(slot);
+    let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
+    let labelled_by = format!("{title_id} {desc_id}");
+    view! {
+        <svg
+            class="chart timeline"
+            viewBox=format!("0 0 {WIDTH} {height}")
+            role="img"
+            aria-labelledby=labelled_by
+            data-testid=id
+            preserveAspectRatio="xMinYMin meet"
+        >
+            <title id=title_id>{title}</title>
+            <desc id=desc_id>{description}</desc>
+            {ticks.into_iter().map(|(slot, label)| view! {
+                <line x1=x(slot) y1=TOP - 4.0 x2=x(slot) y2=height - 6.0 class="axis"/>
+                <text x=x(slot) + 2.0 y=TOP - 6.0 class="tick">{label}</text>
+            }).collect_view()}
+            {(0..rows).map(|r| view! {
+                <text x="0" y=TOP + ROW * f64::from(r) + 15.0 class="tick">{format!("Crew {}", r + 1)}</text>
+            }).collect_view()}
+            {spans.into_iter().map(|s| view! {
+                <rect
+                    x=x(s.start)
+                    y=TOP + ROW * f64::from(s.row) + 3.0
+                    width=(per_slot * f64::from(s.len) - 1.0).max(1.0)
+                    height=ROW - 6.0
+                    class=format!("span {}", s.class)
+                    data-testid="timeline-span"
+                >
+                    <title>{s.label}</title>
+                </rect>
+            }).collect_view()}
+        </svg>
+    }
+}

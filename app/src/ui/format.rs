@@ -36,9 +36,45 @@ pub fn capitalise(word: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
+/// Money without decimals and with thin grouping: `1 234 567`.
+pub fn money(amount: f64) -> String {
+    let digits = format!("{:.0}", amount.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    if amount < -0.5 {
+        out.insert(0, '−');
+    }
+    out
+}
+
+/// `path` with the non-empty URL parameters named in `keys` carried over, then `extra`:
+/// how the pages link to another page of a list or to an export of what they show.
+pub fn href_with(
+    path: &str,
+    params: &leptos_router::params::ParamsMap,
+    keys: &[&str],
+    extra: Option<(&str, String)>,
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for k in keys {
+        if let Some(v) = params.get(k).filter(|v| !v.is_empty()) {
+            query.append_pair(k, &v);
+        }
+    }
+    if let Some((k, v)) = extra {
+        query.append_pair(k, &v);
+    }
+    format!("{path}?{}", query.finish())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration;
+    use super::{duration, money};
 
     #[test]
     fn picks_the_two_largest_units() {
@@ -50,5 +86,13 @@ mod tests {
         assert_eq!(duration(18_420), "5 h 07 min");
         assert_eq!(duration(86_399), "23 h 59 min");
         assert_eq!(duration(86_400 * 3 + 3_600 * 4 + 59), "3 d 04 h");
+    }
+
+    #[test]
+    fn money_groups_thousands() {
+        assert_eq!(money(0.0), "0");
+        assert_eq!(money(999.4), "999");
+        assert_eq!(money(1234567.0), "1\u{202f}234\u{202f}567");
+        assert_eq!(money(-25000.0), "−25\u{202f}000");
     }
 }

@@ -14,6 +14,7 @@ use leptos_router::{
 use pages::{
     asset::AssetPage,
     assets::Assets,
+    maintenance::Maintenance,
     map::MapPage,
     not_found::NotFound,
     outages::{ImpactExplorer, N1},
@@ -24,7 +25,7 @@ use pages::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang="en" data-theme=current_theme()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -36,6 +37,68 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The chosen colour theme (`dark` or `light`), or `None` to follow the system: on the
+/// server from the request's cookie, in the browser from the page the server rendered.
+fn current_theme() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| {
+                parts
+                    .headers
+                    .get_all(http::header::COOKIE)
+                    .iter()
+                    .find_map(|v| v.to_str().ok().and_then(crate::api::prefs::theme_from_cookie_header))
+            })
+            .map(str::to_owned)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        document().document_element().and_then(|html| html.get_attribute("data-theme"))
+    }
+}
+
+/// A button cycling the colour theme: system → dark → light. The page changes at once; the
+/// choice is saved in a cookie by the server.
+#[component]
+fn ThemeToggle() -> impl IntoView {
+    use crate::api::prefs::SetTheme;
+    let theme = RwSignal::new(current_theme().unwrap_or_else(|| "auto".into()));
+    let save = ServerAction::<SetTheme>::new();
+    let label = move || match theme.get().as_str() {
+        "dark" => "Theme: dark",
+        "light" => "Theme: light",
+        _ => "Theme: system",
+    };
+    view! {
+        <button
+            class="theme-toggle"
+            type="button"
+            data-testid="theme-toggle"
+            data-theme=move || theme.get()
+            title="Change the colour theme"
+            on:click=move |_| {
+                let next = match theme.get_untracked().as_str() {
+                    "auto" => "dark",
+                    "dark" => "light",
+                    _ => "auto",
+                };
+                if let Some(html) = document().document_element() {
+                    let _ = if next == "auto" {
+                        html.remove_attribute("data-theme")
+                    } else {
+                        html.set_attribute("data-theme", next)
+                    };
+                }
+                theme.set(next.to_owned());
+                save.dispatch(SetTheme { theme: next.to_owned() });
+            }
+        >
+            {label}
+        </button>
     }
 }
 
@@ -65,7 +128,9 @@ pub fn App() -> impl IntoView {
                         <A href="/assets">"Assets"</A>
                         <A href="/impact">"Impact"</A>
                         <A href="/n1">"N-1"</A>
+                        <A href="/maintenance">"Maintenance"</A>
                     </nav>
+                    <ThemeToggle/>
                 </header>
                 <main class="content" id="main">
                     <Routes fallback=NotFound>
@@ -75,6 +140,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/impact") view=ImpactExplorer/>
                         <Route path=path!("/map") view=MapPage/>
                         <Route path=path!("/n1") view=N1/>
+                        <Route path=path!("/maintenance") view=Maintenance/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -1,9 +1,12 @@
 //! Exports of the asset list as CSV or JSON, with the same query parameters as the Assets
-//! page (`/export/assets.csv?kind=line&band=high`), all matching rows.
+//! page (`/export/assets.csv?kind=line&band=high`), all matching rows; and of the maintenance
+//! plan with the planner's parameters (`/export/plan.csv?weeks=8&crews=2&budget=100000`).
 
 use std::collections::HashMap;
 
+use app::api::maintenance::{plan_for, PlanForm};
 use app::domain::catalog::{matching_rows, AssetQuery};
+use app::domain::planner::{CostBasis, MaintenancePlan};
 use app::domain::risk::RiskScore;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -50,11 +53,104 @@ pub async fn assets_csv(
             ])
             .is_ok();
     }
+    csv_response(ok, writer, "gridscope-assets.csv")
+}
+
+pub async fn assets_json(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match rows(&state, &params).await {
+        Ok(rows) => json_response(&rows, "gridscope-assets.json"),
+        Err(response) => response,
+    }
+}
+
+/// The maintenance plan for the planner page's parameters; bad input is a 400 with the
+/// public error, as on the page.
+async fn plan(state: &AppState, params: &HashMap<String, String>) -> Result<MaintenancePlan, Response> {
+    let field = |k: &str| params.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    let form = PlanForm {
+        start: field("start"),
+        weeks: field("weeks"),
+        crews: field("crews"),
+        budget: field("budget"),
+    };
+    let snapshot = state.store.snapshot().await.map_err(|e| {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(app::error::AppError::from(e))).into_response()
+    })?;
+    plan_for(&snapshot, &form, chrono::Utc::now().date_naive())
+        .map_err(|e| (StatusCode::BAD_REQUEST, axum::Json(e)).into_response())
+}
+
+pub async fn plan_csv(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let plan = match plan(&state, &params).await {
+        Ok(plan) => plan,
+        Err(response) => return response,
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut ok = writer
+        .write_record([
+            "start",
+            "end",
+            "crew",
+            "asset",
+            "name",
+            "kind",
+            "work",
+            "crew_days",
+            "cost",
+            "cost_basis",
+            "risk_before",
+            "risk_after",
+            "risk_reduction",
+        ])
+        .is_ok();
+    for j in &plan.jobs {
+        let c = &j.candidate;
+        ok &= writer
+            .write_record([
+                j.start.to_string(),
+                j.end.to_string(),
+                j.crew.to_string(),
+                c.asset.clone(),
+                c.name.clone(),
+                c.kind.as_str().into(),
+                c.intervention.as_str().into(),
+                c.crew_days.to_string(),
+                format!("{:.2}", c.cost),
+                match c.cost_basis {
+                    CostBasis::Default => "default".into(),
+                    CostBasis::History { .. } => "history".into(),
+                },
+                format!("{:.2}", c.risk_before),
+                format!("{:.2}", c.risk_after),
+                format!("{:.2}", c.reduction()),
+            ])
+            .is_ok();
+    }
+    csv_response(ok, writer, "gridscope-maintenance-plan.csv")
+}
+
+pub async fn plan_json(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match plan(&state, &params).await {
+        Ok(plan) => json_response(&plan, "gridscope-maintenance-plan.json"),
+        Err(response) => response,
+    }
+}
+
+fn csv_response(ok: bool, writer: csv::Writer<Vec<u8>>, filename: &str) -> Response {
     match (ok, writer.into_inner()) {
         (true, Ok(body)) => (
             [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"gridscope-assets.csv\""),
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
             ],
             body,
         )
@@ -63,16 +159,7 @@ pub async fn assets_csv(
     }
 }
 
-pub async fn assets_json(
-    State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    match rows(&state, &params).await {
-        Ok(rows) => (
-            [(header::CONTENT_DISPOSITION, "attachment; filename=\"gridscope-assets.json\"")],
-            axum::Json(rows),
-        )
-            .into_response(),
-        Err(response) => response,
-    }
+fn json_response(body: &impl serde::Serialize, filename: &str) -> Response {
+    ([(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\""))], axum::Json(body))
+        .into_response()
 }

@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/export/assets.csv", axum::routing::get(export::assets_csv))
         .route("/export/assets.json", axum::routing::get(export::assets_json))
+        .route("/export/plan.csv", axum::routing::get(export::plan_csv))
+        .route("/export/plan.json", axum::routing::get(export::plan_json))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(shell_options.clone())
         })

@@ -21,16 +21,8 @@ fn query_from(params: &leptos_router::params::ParamsMap) -> AssetQuery {
 
 /// The list's URL with `page` replaced, or an export of it (`path` = `/export/assets.csv`).
 fn list_href(path: &str, params: &leptos_router::params::ParamsMap, page: Option<u32>) -> String {
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for k in ["q", "kind", "band", "region", "min_kv", "max_kv", "sort"] {
-        if let Some(v) = params.get(k).filter(|v| !v.is_empty()) {
-            query.append_pair(k, &v);
-        }
-    }
-    if let Some(page) = page {
-        query.append_pair("page", &page.to_string());
-    }
-    format!("{path}?{}", query.finish())
+    let keys = ["q", "kind", "band", "region", "min_kv", "max_kv", "sort"];
+    format::href_with(path, params, &keys, page.map(|p| ("page", p.to_string())))
 }
 
 #[component]

@@ -1,12 +1,13 @@
 //! Map / one-line view: the grid as SVG (no third-party tiles, CSP-safe), coloured by risk
-//! band or by energised state (`?color=energised`), zoomable with buttons (keyboard and
-//! touch friendly); every bus is a link to its asset page.
+//! band or by energised state (`?color=energised`). Pan by dragging (one finger or the
+//! mouse), zoom by pinching, and buttons for both (keyboard). A tap or click on a bus selects it and shows what it is, with links to its
+//! page and to its outage impact; without WebAssembly every bus is a plain link.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::map::get_map;
+use crate::api::map::{get_map, MapBus};
 use crate::ui::format;
 use crate::ui::pages::overview::ErrorNotice;
 
@@ -30,13 +31,15 @@ pub fn MapPage() -> impl IntoView {
             *y += dy * step;
         })
     };
+    let selected = RwSignal::new(None::<MapBus>);
+    let gesture = Gesture::new(zoom, centre);
     view! {
         <Title text="Map"/>
         <h1>"Map"</h1>
         <nav class="map-tools" aria-label="Map view">
             <a href="/map" class="button" data-testid="color-risk" aria-current=move || (!by_energy()).then_some("true")>"Risk"</a>
             <a href="/map?color=energised" class="button" data-testid="color-energised" aria-current=move || by_energy().then_some("true")>"Energised"</a>
-            <button class="button" data-testid="zoom-in" aria-label="Zoom in" on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(20.0))>"+"</button>
+            <button class="button" data-testid="zoom-in" aria-label="Zoom in" on:click=move |_| zoom.update(|z| *z = (*z * 1.5).min(MAX_ZOOM))>"+"</button>
             <button class="button" data-testid="zoom-out" aria-label="Zoom out" on:click=move |_| zoom.update(|z| *z = (*z / 1.5).max(1.0))>"−"</button>
             <button class="button" aria-label="Pan left" on:click=move |_| pan(-1.0, 0.0)>"←"</button>
             <button class="button" aria-label="Pan up" on:click=move |_| pan(0.0, -1.0)>"↑"</button>
@@ -57,9 +60,21 @@ pub fn MapPage() -> impl IntoView {
                     view! {
                         <p class="muted" data-testid="map-kind">
                             {if m.geographic { "Real coordinates (WGS84)." } else { "No coordinates in this grid: a layout computed from distance to the sources." }}
-                            " Tap a bus to open it."
+                            " Tap a bus to select it; drag to pan, pinch to zoom."
                         </p>
-                        <svg class="grid-map" viewBox=view_box role="group" aria-label=label data-testid="grid-map">
+                        <svg
+                            class=move || { if zoom.get() > 1.0 { "grid-map zoomed" } else { "grid-map" } }
+                            viewBox=view_box
+                            role="group"
+                            aria-label=label
+                            data-testid="grid-map"
+                            data-zoom=move || format!("{:.3}", zoom.get())
+                            node_ref=gesture.svg
+                            on:pointerdown=move |ev| gesture.down(&ev)
+                            on:pointermove=move |ev| gesture.moved(&ev)
+                            on:pointerup=move |ev| gesture.up(&ev)
+                            on:pointercancel=move |ev| gesture.up(&ev)
+                        >
                             <title>{label}</title>
                             <g class="branches">
                                 {m.branches.into_iter().map(|b| view! {
@@ -69,15 +84,41 @@ pub fn MapPage() -> impl IntoView {
                                 }).collect_view()}
                             </g>
                             <g class="buses">
-                                {m.buses.into_iter().map(|b| view! {
-                                    <a href=format!("/assets/{}", b.id) aria-label=b.name.clone()>
-                                        <circle cx=b.x cy=b.y r="7" class=colour(b.band, b.energised) data-testid="map-bus" data-id=b.id.clone()>
-                                            <title>{b.name.clone()}</title>
-                                        </circle>
-                                    </a>
+                                {m.buses.into_iter().map(|b| {
+                                    let bus = b.clone();
+                                    let id = b.id.clone();
+                                    let is_selected = move || selected.with(|s| s.as_ref().is_some_and(|s| s.id == id));
+                                    view! {
+                                        <a
+                                            href=format!("/assets/{}", b.id)
+                                            aria-label=b.name.clone()
+                                            on:click=move |ev| {
+                                                // A drag that ended on a bus is not a tap.
+                                                ev.prevent_default();
+                                                if !gesture.was_drag() {
+                                                    selected.set(Some(bus.clone()));
+                                                }
+                                            }
+                                        >
+                                            <circle
+                                                cx=b.x
+                                                cy=b.y
+                                                r="7"
+                                                class={
+                                                    let base = colour(b.band, b.energised);
+                                                    move || if is_selected() { format!("{base} selected") } else { base.clone() }
+                                                }
+                                                data-testid="map-bus"
+                                                data-id=b.id.clone()
+                                            >
+                                                <title>{b.name.clone()}</title>
+                                            </circle>
+                                        </a>
+                                    }
                                 }).collect_view()}
                             </g>
                         </svg>
+                        <SelectedBus selected/>
                         <p class="legend muted">
                             {if energy { "Blue: energised · grey: no supply." } else { "Green: low · amber: medium · orange: high · red: critical risk." }}
                         </p>
@@ -86,5 +127,122 @@ pub fn MapPage() -> impl IntoView {
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// What the selected bus is, with where to go from it.
+#[component]
+fn SelectedBus(selected: RwSignal<Option<MapBus>>) -> impl IntoView {
+    view! {
+        <div class="selected-bus" aria-live="polite" data-testid="selected-bus">
+            {move || selected.get().map(|b| view! {
+                <p>
+                    <strong data-testid="selected-name">{b.name.clone()}</strong>
+                    " "
+                    <span class="muted id">{b.id.clone()}</span>
+                    " · "
+                    <span class=format!("band band-{}", format::band_name(b.band))>{format::capitalise(format::band_name(b.band))}</span>
+                    " risk · "
+                    {if b.energised { "energised" } else { "no supply" }}
+                </p>
+                <p class="actions">
+                    <a class="button" href=format!("/assets/{}", b.id) data-testid="open-selected">"Open asset"</a>
+                    " "
+                    <a class="button" href=format!("/impact?out={}", b.id) data-testid="impact-selected">"Simulate outage"</a>
+                    " "
+                    <button class="button" type="button" on:click=move |_| selected.set(None)>"Clear"</button>
+                </p>
+            })}
+        </div>
+    }
+}
+
+/// Pointer gestures on the map: one pointer pans, two pinch-zoom. Pointers are tracked by
+/// id in screen pixels; movement is turned into view-box units from the map's width.
+#[derive(Clone, Copy)]
+struct Gesture {
+    svg: NodeRef<leptos::svg::Svg>,
+    zoom: RwSignal<f64>,
+    centre: RwSignal<(f64, f64)>,
+    pointers: StoredValue<Vec<(i32, f64, f64)>>,
+    /// Screen pixels moved since the first pointer went down.
+    travel: StoredValue<f64>,
+}
+
+/// Pixels a pointer may move and still count as a tap.
+const TAP_SLOP: f64 = 8.0;
+pub const MAX_ZOOM: f64 = 20.0;
+
+impl Gesture {
+    fn new(zoom: RwSignal<f64>, centre: RwSignal<(f64, f64)>) -> Self {
+        Gesture {
+            svg: NodeRef::new(),
+            zoom,
+            centre,
+            pointers: StoredValue::new(Vec::new()),
+            travel: StoredValue::new(0.0),
+        }
+    }
+
+    fn was_drag(&self) -> bool {
+        self.travel.get_value() > TAP_SLOP
+    }
+
+    fn down(&self, ev: &leptos::ev::PointerEvent) {
+        if self.pointers.with_value(Vec::is_empty) {
+            self.travel.set_value(0.0);
+        }
+        self.pointers.update_value(|p| {
+            p.retain(|(id, _, _)| *id != ev.pointer_id());
+            p.push((ev.pointer_id(), f64::from(ev.client_x()), f64::from(ev.client_y())));
+        });
+    }
+
+    fn moved(&self, ev: &leptos::ev::PointerEvent) {
+        let (x, y) = (f64::from(ev.client_x()), f64::from(ev.client_y()));
+        let before = self.pointers.get_value();
+        let Some(index) = before.iter().position(|(id, _, _)| *id == ev.pointer_id()) else {
+            return;
+        };
+        let (_, px, py) = before[index];
+        let mut after = before.clone();
+        after[index] = (ev.pointer_id(), x, y);
+        self.pointers.set_value(after.clone());
+        match before.len() {
+            1 => {
+                let (dx, dy) = (x - px, y - py);
+                self.travel.update_value(|t| *t += dx.abs() + dy.abs());
+                if self.was_drag() {
+                    // From now on the map owns the pointer, even if it leaves the map.
+                    if let Some(svg) = self.svg.get_untracked() {
+                        let _ = svg.set_pointer_capture(ev.pointer_id());
+                    }
+                    let units = self.units_per_pixel();
+                    self.centre.update(|(cx, cy)| {
+                        *cx -= dx * units;
+                        *cy -= dy * units;
+                    });
+                }
+            }
+            2 => {
+                let spread =
+                    |p: &[(i32, f64, f64)]| ((p[0].1 - p[1].1).powi(2) + (p[0].2 - p[1].2).powi(2)).sqrt();
+                let (old, new) = (spread(&before), spread(&after));
+                self.travel.set_value(TAP_SLOP + 1.0);
+                if old > 1.0 && new > 1.0 {
+                    self.zoom.update(|z| *z = (*z * new / old).clamp(1.0, MAX_ZOOM));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn up(&self, ev: &leptos::ev::PointerEvent) {
+        self.pointers.update_value(|p| p.retain(|(id, _, _)| *id != ev.pointer_id()));
+    }
+
+    fn units_per_pixel(&self) -> f64 {
+        let width = self.svg.get_untracked().map_or(1000, |svg| svg.client_width()).max(1);
+        (1000.0 / self.zoom.get_untracked()) / f64::from(width)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod asset;
 pub mod assets;
+pub mod maintenance;
 pub mod map;
 pub mod not_found;
 pub mod outages;

@@ -9,27 +9,112 @@ use crate::error::AppError;
 use crate::ui::chart::BarChart;
 use crate::ui::format;
 
+/// Seconds between automatic refreshes, unless the URL says otherwise (`?refresh=N`).
+pub const DEFAULT_REFRESH_SECONDS: u32 = 60;
+pub const MIN_REFRESH_SECONDS: u32 = 5;
+pub const MAX_REFRESH_SECONDS: u32 = 3600;
+
+/// The refresh interval a `?refresh=` value asks for, within the limits.
+pub fn refresh_interval(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .map_or(DEFAULT_REFRESH_SECONDS, |n| n.clamp(MIN_REFRESH_SECONDS, MAX_REFRESH_SECONDS))
+}
+
+/// Data older than this many refresh intervals is shown as stale.
+pub const STALE_AFTER_INTERVALS: i64 = 2;
+
 #[component]
 pub fn Overview() -> impl IntoView {
-    // Bumped by the Refresh button; the resource refetches whenever it changes.
+    // Bumped by the Refresh button and the countdown; the resources refetch when it changes.
     let refreshes = RwSignal::new(0u32);
     let status = Resource::new(move || refreshes.get(), |_| get_service_status());
     let grid = Resource::new(move || refreshes.get(), |_| get_grid_summary());
     let kpis = Resource::new(move || refreshes.get(), |_| get_overview_kpis());
 
+    let query = leptos_router::hooks::use_query_map();
+    let interval = refresh_interval(query.get_untracked().get("refresh").as_deref());
+    let remaining = RwSignal::new(interval);
+    let paused = RwSignal::new(false);
+    // The clock the age of the data is measured with: set to the data's own time when it
+    // arrives (so server and browser render the same), then ticking in the browser.
+    let now = RwSignal::new(None::<chrono::DateTime<chrono::Utc>>);
+    let as_of = move || kpis.get().and_then(|r| r.ok()).map(|k| k.as_of);
+    let as_of_untracked = move || kpis.get_untracked().and_then(|r| r.ok()).map(|k| k.as_of);
+    let age = move || match (now.get(), as_of()) {
+        (Some(now), Some(at)) => Some((now - at).num_seconds().max(0)),
+        _ => None,
+    };
+    let stale = move || age().is_some_and(|a| a > STALE_AFTER_INTERVALS * i64::from(interval));
+    let refresh = move || {
+        remaining.set(interval);
+        refreshes.update(|n| *n += 1);
+    };
+    // The countdown runs in the browser only; it stops while the tab is hidden and catches
+    // up at once when the tab comes back.
+    Effect::new(move |_| {
+        let tick = move || {
+            #[cfg(feature = "hydrate")]
+            now.set(Some(chrono::Utc::now()));
+            let hidden = document().hidden();
+            let was_paused = paused.get_untracked();
+            paused.set(hidden);
+            if hidden {
+                return;
+            }
+            let overdue = match (now.get_untracked(), as_of_untracked()) {
+                (Some(now), Some(at)) => (now - at).num_seconds() >= i64::from(interval),
+                _ => false,
+            };
+            if was_paused && overdue {
+                refresh();
+                return;
+            }
+            match remaining.get_untracked() {
+                0 | 1 => refresh(),
+                n => remaining.set(n - 1),
+            }
+        };
+        if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(at) = as_of() {
+            if now.get_untracked().is_none_or(|n| n < at) {
+                now.set(Some(at));
+            }
+        }
+    });
+
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
+        <section class="card freshness" aria-label="Data freshness" data-testid="freshness" data-interval=interval>
+            <p>
+                "Updated "
+                <Transition fallback=|| "…">
+                    {move || as_of().map(|at| view! {
+                        <time datetime=at.to_rfc3339() data-testid="last-updated">{at.format("%H:%M:%S UTC").to_string()}</time>
+                    })}
+                </Transition>
+                {move || age().map(|a| view! { " " <span class="muted" data-testid="data-age" data-seconds=a>{format!("({} ago)", format::duration(a as u64))}</span> })}
+                {move || stale().then(|| view! { " " <span class="badge stale" data-testid="stale">"Stale"</span> })}
+            </p>
+            <p class="muted" data-testid="countdown" data-paused=move || paused.get().to_string() data-remaining=move || remaining.get()>
+                {move || if paused.get() {
+                    "Auto-refresh paused while this tab is hidden.".to_owned()
+                } else {
+                    format!("Next refresh in {}.", format::duration(u64::from(remaining.get())))
+                }}
+            </p>
+            <button class="button" data-testid="refresh-status" on:click=move |_| refresh()>
+                "Refresh now"
+            </button>
+        </section>
         <section class="card" aria-labelledby="service-heading">
             <div class="card-head">
                 <h2 id="service-heading">"Service"</h2>
-                <button
-                    class="button"
-                    data-testid="refresh-status"
-                    on:click=move |_| refreshes.update(|n| *n += 1)
-                >
-                    "Refresh"
-                </button>
             </div>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || status.get().map(|result| match result {

@@ -1,0 +1,53 @@
+//! The maintenance planner: horizon, crews and budget in, an optimised plan out.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::planner::MaintenancePlan;
+use crate::error::AppError;
+
+/// What the planner page asks, as typed (parsed and checked on the server, so the error
+/// messages are the same for the page, the exports and any other client).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanForm {
+    pub start: Option<String>,
+    pub weeks: Option<String>,
+    pub crews: Option<String>,
+    pub budget: Option<String>,
+}
+
+impl PlanForm {
+    /// Longest value accepted for any field.
+    pub const MAX_FIELD_CHARS: usize = 40;
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        [("start", &self.start), ("weeks", &self.weeks), ("crews", &self.crews), ("budget", &self.budget)]
+            .into_iter()
+            .filter_map(|(k, v): (&str, &Option<String>)| v.as_deref().map(|v| (k, v)))
+    }
+}
+
+/// The plan for a form against a grid snapshot: what the server function and the exports
+/// both return.
+#[cfg(feature = "ssr")]
+pub fn plan_for(
+    snapshot: &crate::ports::GridSnapshot,
+    form: &PlanForm,
+    today: chrono::NaiveDate,
+) -> Result<MaintenancePlan, AppError> {
+    use crate::domain::planner::{plan, PlanRequest};
+    if form.pairs().any(|(_, v)| v.chars().count() > PlanForm::MAX_FIELD_CHARS) {
+        return Err(AppError::invalid_input(format!(
+            "Each field is limited to {} characters.",
+            PlanForm::MAX_FIELD_CHARS
+        )));
+    }
+    let request = PlanRequest::from_pairs(form.pairs(), today).map_err(AppError::invalid_input)?;
+    Ok(plan(&snapshot.data, &snapshot.topology, &request))
+}
+
+#[server(endpoint = "maintenance_plan")]
+pub async fn plan_maintenance(form: PlanForm) -> Result<MaintenancePlan, AppError> {
+    let snapshot = super::grid_snapshot().await?;
+    plan_for(&snapshot, &form, chrono::Utc::now().date_naive())
+}
