@@ -442,6 +442,8 @@ pub fn plan_candidates(all: Vec<Candidate>, request: &PlanRequest) -> Maintenanc
             .min(fractional_bound(&all, |c| f64::from(c.crew_days), f64::from(capacity)))
             .max(value)
     };
+    // A plan that reaches the bound is optimal, whichever way it was found.
+    let optimal = optimal || value >= upper_bound * (1.0 - 1e-12);
     let placed: HashMap<usize, (u32, u32)> =
         best.placed.iter().map(|&(i, crew, day)| (i, (crew, day))).collect();
     let mut jobs: Vec<PlannedJob> = best
@@ -768,7 +770,8 @@ mod tests {
             let relaxed = relaxed_schedulable(&all, budget, &tight);
             prop_assert!(tight.upper_bound + 1e-6 >= relaxed, "bound {} below {}", tight.upper_bound, relaxed);
             if tight.optimal {
-                prop_assert!((tight.risk_reduction - best).abs() < 1e-6);
+                // Nothing within the limits can beat it, not even the relaxation.
+                prop_assert!(tight.risk_reduction + 1e-6 >= relaxed, "claimed optimal: {} vs {}", tight.risk_reduction, relaxed);
             }
             // Not a theorem: over 100 000 random cases the worst seen was 69 %.
             prop_assert!(tight.risk_reduction + 1e-6 >= 0.6 * relaxed, "{} vs {}", tight.risk_reduction, relaxed);

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    lazy_route, path, Lazy, LazyRoute,
 };
 
 use pages::{
@@ -20,6 +20,33 @@ use pages::{
     outages::{ImpactExplorer, N1},
     overview::Overview,
 };
+
+/// Every page but the overview is a lazy route: its code is a separate WebAssembly chunk
+/// (`cargo leptos build --split`), fetched when the page is first shown, so the first visit
+/// downloads only what the overview needs. Each page loads its own data.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(AssetsRoute, Assets);
+lazy_page!(AssetRoute, AssetPage);
+lazy_page!(ImpactRoute, ImpactExplorer);
+lazy_page!(MapRoute, MapPage);
+lazy_page!(N1Route, N1);
+lazy_page!(MaintenanceRoute, Maintenance);
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -135,12 +162,12 @@ pub fn App() -> impl IntoView {
                 <main class="content" id="main">
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Overview/>
-                        <Route path=path!("/assets") view=Assets/>
-                        <Route path=path!("/assets/:id") view=AssetPage/>
-                        <Route path=path!("/impact") view=ImpactExplorer/>
-                        <Route path=path!("/map") view=MapPage/>
-                        <Route path=path!("/n1") view=N1/>
-                        <Route path=path!("/maintenance") view=Maintenance/>
+                        <Route path=path!("/assets") view={Lazy::<AssetsRoute>::new()}/>
+                        <Route path=path!("/assets/:id") view={Lazy::<AssetRoute>::new()}/>
+                        <Route path=path!("/impact") view={Lazy::<ImpactRoute>::new()}/>
+                        <Route path=path!("/map") view={Lazy::<MapRoute>::new()}/>
+                        <Route path=path!("/n1") view={Lazy::<N1Route>::new()}/>
+                        <Route path=path!("/maintenance") view={Lazy::<MaintenanceRoute>::new()}/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -10,6 +10,7 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use app::ports::{GridStore, ServerInfo};
@@ -85,6 +86,9 @@ pub fn router(state: AppState) -> Router {
             app::shell(shell_options.clone())
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        // Pages, server functions and exports compressed (brotli or gzip, as the client
+        // accepts); the static files are served precompressed by the fallback instead.
+        .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

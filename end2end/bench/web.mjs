@@ -1,0 +1,83 @@
+// Page-load benchmark of one page on a throttled mobile profile in Chromium: largest
+// contentful paint, time to hydration, and bytes transferred (compressed, on the wire).
+// A measurement, not a test: it prints numbers and their ratio to the budgets.
+//
+// Profile (Chrome DevTools presets): network "Fast 4G" — 165 ms round trip, 8.1 Mbit/s down,
+// 1.35 Mbit/s up — and CPU slowed 4× ("mid-tier mobile"), a 360×740 phone viewport at
+// 2× density, cache disabled (a first visit).
+//
+// Usage: node bench/web.mjs <base-url> [path] [runs]
+import { launch, VIEWPORTS } from '../tests/browser.mjs';
+
+const [base, path = '/', runsArg = '5'] = process.argv.slice(2);
+const runs = Number(runsArg);
+const BUDGET = { lcp: 1000, hydration: 1500, transfer: 350 * 1000 };
+const PROFILE = {
+  latency: 165,
+  downloadThroughput: (9_000_000 * 0.9) / 8,
+  uploadThroughput: (1_500_000 * 0.9) / 8,
+  cpu: 4,
+};
+
+async function once(browser) {
+  const context = await browser.newContext({ ...VIEWPORTS.phone });
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    window.__lcp = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__lcp = entry.startTime;
+    }).observe({ type: 'largest-contentful-paint', buffered: true });
+    window.__hydrated = null;
+    new MutationObserver((_, observer) => {
+      const app = document.querySelector('.app[data-hydrated="true"]');
+      if (app && window.__hydrated === null) {
+        window.__hydrated = performance.now();
+        observer.disconnect();
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-hydrated'] });
+  });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  await cdp.send('Network.emulateNetworkConditions', {
+    offline: false,
+    latency: PROFILE.latency,
+    downloadThroughput: PROFILE.downloadThroughput,
+    uploadThroughput: PROFILE.uploadThroughput,
+  });
+  await cdp.send('Emulation.setCPUThrottlingRate', { rate: PROFILE.cpu });
+  const bytes = new Map();
+  const urls = new Map();
+  cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url));
+  cdp.on('Network.loadingFinished', (e) => bytes.set(e.requestId, e.encodedDataLength));
+
+  await page.goto(base + path, { waitUntil: 'load' });
+  await page.waitForFunction(() => window.__hydrated !== null, null, { timeout: 30_000 });
+  // Let late requests finish, and LCP settle (it is final once the user interacts).
+  await page.waitForLoadState('networkidle');
+  await page.mouse.click(1, 1);
+  const { lcp, hydrated } = await page.evaluate(() => ({ lcp: window.__lcp, hydrated: window.__hydrated }));
+  const files = [...bytes].map(([id, n]) => [new URL(urls.get(id)).pathname, n]);
+  await context.close();
+  return { lcp, hydrated, transfer: files.reduce((s, [, n]) => s + n, 0), files };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const browser = await launch();
+const results = [];
+for (let i = 0; i < runs; i++) results.push(await once(browser));
+await browser.close();
+
+console.log(`page ${path} · ${runs} cold loads · Fast 4G (165 ms RTT, 8.1/1.35 Mbit/s) · CPU 4× · phone 360×740`);
+console.log('run   LCP ms  hydrated ms  transfer B');
+results.forEach((r, i) =>
+  console.log(`${String(i + 1).padStart(3)} ${r.lcp.toFixed(0).padStart(8)} ${r.hydrated.toFixed(0).padStart(12)} ${String(r.transfer).padStart(11)}`),
+);
+console.log('files of the last run (bytes on the wire):');
+for (const [name, n] of results.at(-1).files) console.log(`  ${String(n).padStart(9)}  ${name}`);
+const m = { lcp: median(results.map((r) => r.lcp)), hydration: median(results.map((r) => r.hydrated)), transfer: median(results.map((r) => r.transfer)) };
+for (const [key, unit] of [['lcp', 'ms'], ['hydration', 'ms'], ['transfer', 'B']]) {
+  const ratio = m[key] / BUDGET[key];
+  console.log(`median ${key.padEnd(9)} ${m[key].toFixed(0).padStart(8)} ${unit} / budget ${BUDGET[key]} ${unit} = ${ratio.toFixed(2)} ${ratio <= 1 ? 'PASS' : 'FAIL'}`);
+}
