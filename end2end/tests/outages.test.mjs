@@ -32,6 +32,14 @@ for (const kind of ['desktop', 'phone']) {
         'the impact explorer and the N-1 list agree',
       );
       assert.ok((await page.locator('[data-testid="impact-assets"] li').count()) > 0);
+      // The buses cut off form islands (a branch outage takes out no bus), and the map shows
+      // exactly those buses as losing supply.
+      const lostBuses = Number(await page.textContent('[data-testid="impact-buses"]'));
+      const sizes = await page.locator('[data-testid="impact-island"]').evaluateAll((li) => li.map((l) => Number(l.dataset.size)));
+      assert.ok(sizes.length >= 1);
+      assert.equal(sizes.reduce((a, b) => a + b, 0), lostBuses);
+      await page.waitForSelector('[data-testid="impact-map"]');
+      assert.equal(await page.locator('[data-testid="impact-map-bus"][data-state="impact-lost"]').count(), lostBuses);
       assert.deepEqual(problems, []);
     } finally {
       await close();
@@ -50,6 +58,9 @@ test('the impact explorer takes several assets and explains bad ids', async () =
     await page.waitForSelector('[data-testid="impact-buses"]');
     // Both HV/MV transformers out: every 20 kV bus loses supply (only the 110 kV buses keep it).
     assert.equal(Number(await page.textContent('[data-testid="impact-buses"]')), 177);
+    // The islands together hold every bus that lost supply.
+    const sizes = await page.locator('[data-testid="impact-island"]').evaluateAll((li) => li.map((l) => Number(l.dataset.size)));
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 177);
     await page.goto('/impact?out=nope');
     await hydrated(page);
     assert.equal(await page.getAttribute('[role="alert"]', 'data-error-code'), 'not_found');

@@ -27,6 +27,9 @@ for (const kind of ['desktop', 'phone']) {
       const updated = await page.getAttribute('[data-testid="last-updated"]', 'datetime');
       assert.ok(Math.abs(Date.now() - Date.parse(updated)) < 60_000, `last updated ${updated} is now`);
       assert.equal(await checks(page), 0);
+      // No live-data provider on the test server: the card says so, it shows no made-up data.
+      assert.equal(await page.getAttribute('[data-testid="live-conditions"]', 'data-state'), 'not_configured');
+      assert.match(await page.textContent('[data-testid="live-conditions"]'), /Not configured/);
       // The countdown runs and refreshes by itself.
       await page.waitForSelector('[data-testid="countdown"]:has-text("Next refresh in")');
       await page.waitForFunction(() => document.querySelector('[data-testid="refresh-count"]').textContent === '1', null, { timeout: 8_000 });

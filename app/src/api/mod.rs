@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod grid;
+pub mod live;
 pub mod maintenance;
 pub mod map;
 pub mod outages;

@@ -119,6 +119,9 @@ pub struct Impact {
     pub deenergised_assets: Vec<String>,
     pub customers_lost: u64,
     pub customers_total: u64,
+    /// The de-energised buses (not themselves taken out) grouped into the islands they form
+    /// once the outaged assets are gone: largest first, each sorted.
+    pub islands: Vec<Vec<String>>,
 }
 
 /// One step of a downstream trace: `bus` is fed from `parent` through `via`.
@@ -613,7 +616,9 @@ impl Topology {
         };
         let mut deenergised_buses: Vec<String> = lost.iter().map(|&b| self.bus_id(b).to_string()).collect();
         deenergised_buses.sort();
+        let islands = self.islands_among(&lost, &edge_out, &bus_out);
         Impact {
+            islands,
             outaged: sorted_ids(outaged_asset),
             deenergised_buses,
             deenergised_assets: sorted_ids(dead),
@@ -685,6 +690,37 @@ impl Topology {
             return None;
         }
         self.switch_branches.get(&asset).copied()
+    }
+
+    /// Connected groups of the `lost` buses over the edges still in service (buses taken out
+    /// themselves are not part of any island).
+    fn islands_among(&self, lost: &[u32], edge_out: &[bool], bus_out: &[bool]) -> Vec<Vec<String>> {
+        let n = self.bus_count();
+        let mut member = vec![false; n];
+        lost.iter().filter(|&&b| !bus_out[b as usize]).for_each(|&b| member[b as usize] = true);
+        let mut seen = vec![false; n];
+        let mut islands = Vec::new();
+        for &start in lost {
+            if !member[start as usize] || seen[start as usize] {
+                continue;
+            }
+            seen[start as usize] = true;
+            let (mut stack, mut buses) = (vec![start], Vec::new());
+            while let Some(u) = stack.pop() {
+                buses.push(self.bus_id(u).to_string());
+                for &(v, e) in self.neighbours(u) {
+                    let v = v as usize;
+                    if v < n && !edge_out[e as usize] && member[v] && !seen[v] {
+                        seen[v] = true;
+                        stack.push(v as u32);
+                    }
+                }
+            }
+            buses.sort();
+            islands.push(buses);
+        }
+        islands.sort_by(|a: &Vec<String>, b| b.len().cmp(&a.len()).then_with(|| a[0].cmp(&b[0])));
+        islands
     }
 
     fn reach_from_sources(&self, edge_out: &[bool], bus_out: &[bool]) -> Vec<bool> {
@@ -934,6 +970,20 @@ mod tests {
         let both = t.impact_of_outage(&["ab", "db"]).unwrap();
         assert_eq!(both.deenergised_buses, vec!["b", "c"]);
         assert_eq!(t.impact_of_outage(&["nope"]), Err(TopologyError::UnknownAsset("nope".into())));
+    }
+
+    #[test]
+    fn impact_groups_the_lost_buses_into_islands() {
+        let t = Topology::build(&feeder(), SwitchMode::Ignore);
+        // b and c stay joined by bc; e is cut off on its own.
+        let impact = t.impact_of_outage(&["ab", "db", "ce"]).unwrap();
+        assert_eq!(impact.deenergised_buses, vec!["b", "c", "e"]);
+        assert_eq!(impact.islands, vec![vec!["b".to_string(), "c".into()], vec!["e".into()]]);
+        // A bus taken out is not an island; what hangs below it is.
+        let impact = t.impact_of_outage(&["b"]).unwrap();
+        assert_eq!(impact.deenergised_buses, vec!["b", "c", "e"]);
+        assert_eq!(impact.islands, vec![vec!["c".to_string(), "e".into()]]);
+        assert!(t.impact_of_outage(&["la"]).unwrap().islands.is_empty());
     }
 
     #[test]

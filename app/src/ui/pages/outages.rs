@@ -5,7 +5,9 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
+use crate::api::map::{get_map, GridMap};
 use crate::api::outages::{n1_screening, simulate_outage};
+use crate::domain::topology::Impact;
 use crate::ui::pages::overview::ErrorNotice;
 
 #[component]
@@ -66,6 +68,7 @@ pub fn ImpactExplorer() -> impl IntoView {
             }
         },
     );
+    let map = Resource::new(|| (), |_| get_map());
     view! {
         <Title text="Impact explorer"/>
         <h1>"Impact explorer"</h1>
@@ -84,6 +87,7 @@ pub fn ImpactExplorer() -> impl IntoView {
                 let body = match result {
                     None => view! { <p class="muted">"Name one or more assets, or start from the N-1 list."</p> }.into_any(),
                     Some(Ok(i)) => {
+                        let impact_for_map = i.clone();
                         let shown: Vec<String> = i.deenergised_assets.iter().take(200).cloned().collect();
                         let more = i.deenergised_assets.len().saturating_sub(shown.len());
                         view! {
@@ -97,6 +101,23 @@ pub fn ImpactExplorer() -> impl IntoView {
                             </section>
                             <section class="card" aria-labelledby="dead-heading">
                                 <h2 id="dead-heading">"De-energised assets"</h2>
+                                {(!i.islands.is_empty()).then(|| view! {
+                                    <h3>"Islands"</h3>
+                                    <p class="muted">"Buses that lose supply, grouped by what stays connected among them."</p>
+                                    <ol class="plain" data-testid="impact-islands">
+                                        {i.islands.iter().map(|buses| view! {
+                                            <li data-testid="impact-island" data-size=buses.len()>
+                                                {format!("{} buses: ", buses.len())}
+                                                {buses.iter().take(12).map(|b| view! { <a href=format!("/assets/{b}")>{b.clone()}</a> " " }).collect_view()}
+                                                {(buses.len() > 12).then(|| "…")}
+                                            </li>
+                                        }).collect_view()}
+                                    </ol>
+                                })}
+                                <Transition fallback=|| ()>
+                                    {move || map.get().and_then(Result::ok).map(|m| view! { <ImpactMap map=m impact=impact_for_map.clone()/> })}
+                                </Transition>
+                                <h3>"Assets"</h3>
                                 <ul class="plain" data-testid="impact-assets">
                                     {shown.into_iter().map(|id| view! { <li><a href=format!("/assets/{id}")>{id.clone()}</a></li> }).collect_view()}
                                 </ul>
@@ -109,5 +130,45 @@ pub fn ImpactExplorer() -> impl IntoView {
                 view! { {form} {body} }
             })}
         </Transition>
+    }
+}
+
+/// The grid with what an outage does drawn on it: buses and branches that lose supply in red,
+/// what was taken out in black, the rest faint.
+#[component]
+fn ImpactMap(map: GridMap, impact: Impact) -> impl IntoView {
+    use std::collections::HashSet;
+    let lost: HashSet<&str> = impact.deenergised_assets.iter().map(String::as_str).collect();
+    let out: HashSet<&str> = impact.outaged.iter().map(String::as_str).collect();
+    let class = |id: &str| {
+        if out.contains(id) {
+            "impact-out"
+        } else if lost.contains(id) {
+            "impact-lost"
+        } else {
+            "impact-on"
+        }
+    };
+    let label = format!(
+        "Map of the outage: {} buses lose supply in {} islands; the lists on this page name them.",
+        impact.deenergised_buses.len(),
+        impact.islands.len()
+    );
+    view! {
+        <svg class="grid-map impact-map" viewBox=format!("0 0 {0} {0}", map.size) role="img" aria-label=label data-testid="impact-map">
+            <g class="branches">
+                {map.branches.iter().map(|b| view! {
+                    <line x1=b.from.0 y1=b.from.1 x2=b.to.0 y2=b.to.1 class=class(&b.id)/>
+                }).collect_view()}
+            </g>
+            <g class="buses">
+                {map.buses.iter().map(|b| view! {
+                    <circle cx=b.x cy=b.y r="7" class=class(&b.id) data-testid="impact-map-bus" data-state=class(&b.id)>
+                        <title>{b.name.clone()}</title>
+                    </circle>
+                }).collect_view()}
+            </g>
+        </svg>
+        <p class="legend muted">"Red: loses supply · black: taken out · grey: still supplied."</p>
     }
 }

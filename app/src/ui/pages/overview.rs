@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::grid::{get_grid_summary, get_overview_kpis};
+use crate::api::live::{get_live_conditions, LiveState};
 use crate::api::status::get_service_status;
 use crate::error::AppError;
 use crate::ui::chart::BarChart;
@@ -31,6 +32,7 @@ pub fn Overview() -> impl IntoView {
     let status = Resource::new(move || refreshes.get(), |_| get_service_status());
     let grid = Resource::new(move || refreshes.get(), |_| get_grid_summary());
     let kpis = Resource::new(move || refreshes.get(), |_| get_overview_kpis());
+    let live = Resource::new(move || refreshes.get(), |_| get_live_conditions());
 
     let query = leptos_router::hooks::use_query_map();
     let interval = refresh_interval(query.get_untracked().get("refresh").as_deref());
@@ -173,6 +175,21 @@ pub fn Overview() -> impl IntoView {
                             {k.synthetic_incidents.then(|| view! { <p class="muted">"Indices computed from a synthetic incident record."</p> })}
                         }.into_any()
                     }
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                })}
+            </Transition>
+        </section>
+        <section class="card" aria-labelledby="live-heading">
+            <h2 id="live-heading">"Live conditions"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || live.get().map(|result| match result {
+                    Ok(l) => match l.state {
+                        LiveState::NotConfigured => view! {
+                            <p class="muted" data-testid="live-conditions" data-state="not_configured">
+                                "Not configured: this server has no live-data provider, so no current conditions are shown. Grid data and analysis are unaffected."
+                            </p>
+                        }.into_any(),
+                    },
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 })}
             </Transition>
