@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::api::live::LiveConditions;
+use crate::domain::conditions::{Reading, GRID_WIDE};
 use crate::domain::model::{Asset, GridData};
 use crate::domain::risk::{score_each, RiskScore};
 use crate::domain::topology::{SwitchMode, Topology};
@@ -48,8 +50,8 @@ pub struct GridSnapshot {
     pub data: GridData,
     pub topology: Topology,
     index: HashMap<String, usize>,
-    /// Risk scores in asset order, computed once per day of use.
-    risk: std::sync::Mutex<Option<(NaiveDate, Arc<Vec<RiskScore>>)>>,
+    /// Risk scores in asset order, computed once per day of use and conditions revision.
+    risk: std::sync::Mutex<Option<(NaiveDate, u64, Arc<Vec<RiskScore>>)>>,
 }
 
 impl GridSnapshot {
@@ -59,14 +61,23 @@ impl GridSnapshot {
         GridSnapshot { meta, data, topology, index, risk: std::sync::Mutex::new(None) }
     }
 
-    /// Risk scores as of `today`, in asset order (`[i]` scores `data.assets[i]`).
-    pub fn risk_scores(&self, today: NaiveDate) -> Arc<Vec<RiskScore>> {
+    /// Risk scores as of `today` under the given live conditions, in asset order (`[i]`
+    /// scores `data.assets[i]`).
+    pub fn risk_scores(&self, today: NaiveDate, conditions: &Conditions) -> Arc<Vec<RiskScore>> {
         let mut cached = self.risk.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match cached.as_ref() {
-            Some((day, scores)) if *day == today => scores.clone(),
+            Some((day, revision, scores)) if *day == today && *revision == conditions.revision => {
+                scores.clone()
+            }
             _ => {
-                let scores = Arc::new(score_each(&self.data, &self.topology, today));
-                *cached = Some((today, scores.clone()));
+                let mut scores = score_each(&self.data, &self.topology, today);
+                for (score, asset) in scores.iter_mut().zip(&self.data.assets) {
+                    if let Some(reading) = conditions.for_region(asset.region.as_deref()) {
+                        crate::domain::conditions::adjust(score, asset.kind, reading);
+                    }
+                }
+                let scores = Arc::new(scores);
+                *cached = Some((today, conditions.revision, scores.clone()));
                 scores
             }
         }
@@ -83,6 +94,35 @@ impl GridSnapshot {
     pub fn is_empty(&self) -> bool {
         self.data.assets.is_empty()
     }
+}
+
+/// The live readings usable for risk right now (none when stale, down or not configured),
+/// by location. `revision` changes whenever the set changes, so cached scores follow it.
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub revision: u64,
+    pub readings: HashMap<String, Reading>,
+}
+
+impl Conditions {
+    /// The reading for an asset in `region` (the grid-wide one for assets without a region).
+    pub fn for_region(&self, region: Option<&str>) -> Option<&Reading> {
+        self.readings.get(region.unwrap_or(GRID_WIDE))
+    }
+}
+
+/// Live conditions as the server holds them. Never calls the upstream: a background task
+/// does that, paced and within quota.
+#[async_trait::async_trait]
+pub trait LiveFeed: Send + Sync {
+    /// State, current readings per location, the last error and quota use.
+    fn status(&self) -> LiveConditions;
+
+    /// The readings to apply to risk scores.
+    fn conditions(&self) -> Conditions;
+
+    /// Kept readings observed since `since`, oldest first (bounded).
+    async fn history(&self, since: DateTime<Utc>) -> Vec<Reading>;
 }
 
 #[derive(Debug, thiserror::Error)]

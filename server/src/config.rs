@@ -33,6 +33,18 @@ pub enum StoreChoice {
     Neo4j,
 }
 
+/// Which live-conditions provider the server polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveProviderChoice {
+    /// OpenWeatherMap when `GRIDSCOPE_LIVE_API_KEY` is set, none otherwise.
+    Auto,
+    Off,
+    Openweathermap,
+    /// Made-up readings, labelled "sample" wherever shown. Never chosen implicitly.
+    Sample,
+}
+
 /// A secret read from the environment or a secret file: never printed (`Debug` shows
 /// `[redacted]`), never serialised, and only exposed where it is used.
 #[derive(Clone, Default)]
@@ -102,6 +114,27 @@ pub struct Config {
     pub neo4j_timeout_seconds: u64,
     /// `GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS`: limit for loading or replacing a whole grid.
     pub neo4j_import_timeout_seconds: u64,
+    /// `GRIDSCOPE_LIVE_PROVIDER`: `auto`, `off`, `openweathermap` or `sample`.
+    pub live_provider: LiveProviderChoice,
+    /// `GRIDSCOPE_LIVE_API_KEY` or the first line of the file `GRIDSCOPE_LIVE_API_KEY_FILE`.
+    #[serde(skip)]
+    pub live_api_key: Secret,
+    /// `GRIDSCOPE_LIVE_BASE_URL`: the provider's API root.
+    pub live_base_url: String,
+    /// `GRIDSCOPE_LIVE_CALLS_PER_MINUTE`: global pace of upstream calls.
+    pub live_calls_per_minute: u32,
+    /// `GRIDSCOPE_LIVE_HOURLY_QUOTA`: most upstream calls in any 60 minutes (kept across restarts).
+    pub live_hourly_quota: u32,
+    /// `GRIDSCOPE_LIVE_TTL_SECONDS`: a location's reading is not fetched again while younger.
+    pub live_ttl_seconds: u64,
+    /// `GRIDSCOPE_LIVE_STALE_SECONDS`: a reading older than this is stale (shown, not used for risk).
+    pub live_stale_seconds: u64,
+    /// `GRIDSCOPE_LIVE_TIMEOUT_SECONDS`: limit for one upstream call.
+    pub live_timeout_seconds: u64,
+    /// `GRIDSCOPE_LIVE_HISTORY_DAYS`: how long readings are kept for the trend.
+    pub live_history_days: u32,
+    /// `GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS`: pause after 3 failures in a row.
+    pub live_breaker_cooldown_seconds: u64,
 }
 
 impl Default for Config {
@@ -123,6 +156,16 @@ impl Default for Config {
             neo4j_fetch_size: 500,
             neo4j_timeout_seconds: 5,
             neo4j_import_timeout_seconds: 600,
+            live_provider: LiveProviderChoice::Auto,
+            live_api_key: Secret::default(),
+            live_base_url: "https://api.openweathermap.org".to_owned(),
+            live_calls_per_minute: 1,
+            live_hourly_quota: 50,
+            live_ttl_seconds: 300,
+            live_stale_seconds: 1800,
+            live_timeout_seconds: 10,
+            live_history_days: 7,
+            live_breaker_cooldown_seconds: 300,
         }
     }
 }
@@ -153,10 +196,26 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_NEO4J_FETCH_SIZE",
     "GRIDSCOPE_NEO4J_TIMEOUT_SECONDS",
     "GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS",
+    "GRIDSCOPE_LIVE_PROVIDER",
+    "GRIDSCOPE_LIVE_API_KEY",
+    "GRIDSCOPE_LIVE_API_KEY_FILE",
+    "GRIDSCOPE_LIVE_BASE_URL",
+    "GRIDSCOPE_LIVE_CALLS_PER_MINUTE",
+    "GRIDSCOPE_LIVE_HOURLY_QUOTA",
+    "GRIDSCOPE_LIVE_TTL_SECONDS",
+    "GRIDSCOPE_LIVE_STALE_SECONDS",
+    "GRIDSCOPE_LIVE_TIMEOUT_SECONDS",
+    "GRIDSCOPE_LIVE_HISTORY_DAYS",
+    "GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
-const SECRET_VARIABLES: &[&str] = &["GRIDSCOPE_NEO4J_PASSWORD", "GRIDSCOPE_NEO4J_PASSWORD_FILE"];
+const SECRET_VARIABLES: &[&str] = &[
+    "GRIDSCOPE_NEO4J_PASSWORD",
+    "GRIDSCOPE_NEO4J_PASSWORD_FILE",
+    "GRIDSCOPE_LIVE_API_KEY",
+    "GRIDSCOPE_LIVE_API_KEY_FILE",
+];
 
 impl Config {
     /// Reads the process environment.
@@ -204,6 +263,19 @@ impl Config {
                 .unwrap_or(d.neo4j_timeout_seconds),
             neo4j_import_timeout_seconds: typed(&figment, "neo4j_import_timeout_seconds", &mut p)
                 .unwrap_or(d.neo4j_import_timeout_seconds),
+            live_provider: typed(&figment, "live_provider", &mut p).unwrap_or(d.live_provider),
+            live_api_key: read_secret(&secrets, "GRIDSCOPE_LIVE_API_KEY", &mut p).unwrap_or_default(),
+            live_base_url: typed(&figment, "live_base_url", &mut p).unwrap_or(d.live_base_url),
+            live_calls_per_minute: typed(&figment, "live_calls_per_minute", &mut p)
+                .unwrap_or(d.live_calls_per_minute),
+            live_hourly_quota: typed(&figment, "live_hourly_quota", &mut p).unwrap_or(d.live_hourly_quota),
+            live_ttl_seconds: typed(&figment, "live_ttl_seconds", &mut p).unwrap_or(d.live_ttl_seconds),
+            live_stale_seconds: typed(&figment, "live_stale_seconds", &mut p).unwrap_or(d.live_stale_seconds),
+            live_timeout_seconds: typed(&figment, "live_timeout_seconds", &mut p)
+                .unwrap_or(d.live_timeout_seconds),
+            live_history_days: typed(&figment, "live_history_days", &mut p).unwrap_or(d.live_history_days),
+            live_breaker_cooldown_seconds: typed(&figment, "live_breaker_cooldown_seconds", &mut p)
+                .unwrap_or(d.live_breaker_cooldown_seconds),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
@@ -227,8 +299,52 @@ impl Config {
         }
     }
 
+    /// The live provider this configuration selects.
+    pub fn live_provider_choice(&self) -> LiveProviderChoice {
+        match self.live_provider {
+            LiveProviderChoice::Auto if self.live_api_key.is_set() => LiveProviderChoice::Openweathermap,
+            LiveProviderChoice::Auto => LiveProviderChoice::Off,
+            other => other,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if self.live_provider == LiveProviderChoice::Openweathermap && !self.live_api_key.is_set() {
+            problems.push(
+                "  GRIDSCOPE_LIVE_API_KEY: required for GRIDSCOPE_LIVE_PROVIDER=openweathermap (or GRIDSCOPE_LIVE_API_KEY_FILE)"
+                    .to_owned(),
+            );
+        }
+        let base = self.live_base_url.as_str();
+        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() > 200 {
+            problems
+                .push("  GRIDSCOPE_LIVE_BASE_URL: an http(s):// URL of at most 200 characters".to_owned());
+        }
+        if !(1..=600).contains(&self.live_calls_per_minute) {
+            problems.push("  GRIDSCOPE_LIVE_CALLS_PER_MINUTE: between 1 and 600".to_owned());
+        }
+        if !(1..=100_000).contains(&self.live_hourly_quota) {
+            problems.push("  GRIDSCOPE_LIVE_HOURLY_QUOTA: between 1 and 100000".to_owned());
+        }
+        if !(1..=86_400).contains(&self.live_ttl_seconds) {
+            problems.push("  GRIDSCOPE_LIVE_TTL_SECONDS: between 1 and 86400".to_owned());
+        }
+        if self.live_stale_seconds < self.live_ttl_seconds || self.live_stale_seconds > 7 * 86_400 {
+            problems.push(
+                "  GRIDSCOPE_LIVE_STALE_SECONDS: at least GRIDSCOPE_LIVE_TTL_SECONDS and at most 604800"
+                    .to_owned(),
+            );
+        }
+        if !(1..=120).contains(&self.live_timeout_seconds) {
+            problems.push("  GRIDSCOPE_LIVE_TIMEOUT_SECONDS: between 1 and 120".to_owned());
+        }
+        if !(1..=366).contains(&self.live_history_days) {
+            problems.push("  GRIDSCOPE_LIVE_HISTORY_DAYS: between 1 and 366".to_owned());
+        }
+        if !(1..=86_400).contains(&self.live_breaker_cooldown_seconds) {
+            problems.push("  GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS: between 1 and 86400".to_owned());
+        }
         if self.store_choice() == StoreChoice::Neo4j {
             const SCHEMES: [&str; 6] =
                 ["bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://"];
@@ -412,6 +528,24 @@ mod tests {
         let err =
             Config::from_vars(vars(&[("GRIDSCOPE_NEO4J_PASSWORD_FILE", "/nonexistent/pw")])).unwrap_err();
         assert!(err.to_string().contains("GRIDSCOPE_NEO4J_PASSWORD_FILE: cannot read"), "{err}");
+    }
+
+    #[test]
+    fn the_live_provider_follows_the_key_and_sample_is_never_implicit() {
+        assert_eq!(Config::default().live_provider_choice(), LiveProviderChoice::Off);
+        let c = Config::from_vars(vars(&[("GRIDSCOPE_LIVE_API_KEY", "owm-key-123")])).unwrap();
+        assert_eq!(c.live_provider_choice(), LiveProviderChoice::Openweathermap);
+        assert!(!format!("{c:?}").contains("owm-key-123"), "the key must never be printed");
+        let err = Config::from_vars(vars(&[("GRIDSCOPE_LIVE_PROVIDER", "openweathermap")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_LIVE_API_KEY: required"), "{err}");
+        let c = Config::from_vars(vars(&[("GRIDSCOPE_LIVE_PROVIDER", "sample")])).unwrap();
+        assert_eq!(c.live_provider_choice(), LiveProviderChoice::Sample);
+        let err = Config::from_vars(vars(&[
+            ("GRIDSCOPE_LIVE_TTL_SECONDS", "600"),
+            ("GRIDSCOPE_LIVE_STALE_SECONDS", "60"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_LIVE_STALE_SECONDS"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`http`]: the router, middleware and the operational endpoints.
 //! - [`interchange`]: reading grids in the interchange format (CSV), strictly.
 //! - [`store`]: the embedded store (SQLite) behind the `GridStore` port.
+//! - [`upstream`]: key-bearing upstream APIs (live conditions): limits, quota, breaker.
 //! - [`cli`]: the `gridscope` command line.
 
 pub mod cli;
@@ -14,3 +15,4 @@ pub mod http;
 pub mod interchange;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;

@@ -51,7 +51,8 @@ async fn serve(config: Config) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let store = commands::open_store(&config).map_err(|f| std::io::Error::other(f.message))?;
     load_demo_grid(&config, store.as_ref()).await;
-    let app = router(AppState::new(config, store));
+    let live = server::upstream::live::start(&config, store.clone())?;
+    let app = router(AppState::with_live(config, store, live));
     tracing::info!(%addr, url = %format!("http://{addr}/"), "gridscope listening");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -49,7 +49,7 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     }
     let snapshot = super::grid_snapshot().await?;
     let today = chrono::Utc::now().date_naive();
-    let scores = snapshot.risk_scores(today);
+    let scores = snapshot.risk_scores(today, &super::conditions());
     let refs: Vec<&RiskScore> = scores.iter().collect();
     let page = crate::domain::catalog::find_assets(&snapshot.data.assets, &refs, &query);
     let mut regions: Vec<String> = snapshot.data.assets.iter().filter_map(|a| a.region.clone()).collect();
@@ -68,7 +68,7 @@ pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
         AppError::new(crate::error::ErrorCode::NotFound, format!("No asset '{id}' in this grid."))
     })?;
     let asset = snapshot.data.assets[index].clone();
-    let risk = snapshot.risk_scores(chrono::Utc::now().date_naive())[index].clone();
+    let risk = snapshot.risk_scores(chrono::Utc::now().date_naive(), &super::conditions())[index].clone();
     let mut maintenance: Vec<MaintenanceRecord> =
         snapshot.data.maintenance.iter().filter(|m| m.asset == id).cloned().collect();
     maintenance.sort_by(|a, b| b.date.cmp(&a.date));

@@ -63,7 +63,7 @@ pub async fn get_overview_kpis() -> Result<OverviewKpis, AppError> {
     use crate::domain::risk::RiskBand;
     let snapshot = super::grid_snapshot().await?;
     let now = chrono::Utc::now();
-    let scores = snapshot.risk_scores(now.date_naive());
+    let scores = snapshot.risk_scores(now.date_naive(), &super::conditions());
     let incidents = &snapshot.data.incidents;
     Ok(OverviewKpis {
         at_high_risk: scores.iter().filter(|s| s.band >= RiskBand::High).count(),

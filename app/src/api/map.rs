@@ -42,7 +42,7 @@ pub struct GridMap {
 pub async fn get_map() -> Result<GridMap, AppError> {
     use crate::domain::layout::{bus_positions, LayoutKind, SIZE};
     let snapshot = super::grid_snapshot().await?;
-    let scores = snapshot.risk_scores(chrono::Utc::now().date_naive());
+    let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &super::conditions());
     let (kind, positions) = bus_positions(&snapshot.data);
     let energised = |id: &str| snapshot.topology.is_energised(id) == Some(true);
     let mut buses = Vec::new();

@@ -20,3 +20,12 @@ pub(crate) async fn grid_snapshot(
         .ok_or_else(crate::error::AppError::internal)?;
     store.snapshot().await.map_err(crate::error::AppError::from)
 }
+
+/// The live conditions usable for risk scores right now (none without a live feed).
+#[cfg(feature = "ssr")]
+pub(crate) fn conditions() -> crate::ports::Conditions {
+    use leptos::prelude::use_context;
+    use_context::<std::sync::Arc<dyn crate::ports::LiveFeed>>()
+        .map(|feed| feed.conditions())
+        .unwrap_or_default()
+}

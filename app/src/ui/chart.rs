@@ -4,6 +4,18 @@
 
 use leptos::prelude::*;
 
+/// The ids of a chart's title and description, and its `aria-labelledby`.
+fn ids(id: &str) -> (String, String, String) {
+    let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
+    let labelled_by = format!("{title_id} {desc_id}");
+    (title_id, desc_id, labelled_by)
+}
+
+/// Every point in words: the description read by assistive technology.
+fn describe(values: &[(String, f64)], unit: &str, decimals: usize) -> String {
+    values.iter().map(|(l, v)| format!("{l}: {v:.decimals$} {unit}")).collect::<Vec<_>>().join("; ")
+}
+
 /// A bar chart of `(label, value)` pairs, scaled to its largest value.
 #[component]
 pub fn BarChart(
@@ -19,10 +31,8 @@ pub fn BarChart(
     const BASE: f64 = 120.0;
     let max = values.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE);
     let slot = WIDTH / values.len().max(1) as f64;
-    let description =
-        values.iter().map(|(l, v)| format!("{l}: {v:.2} {unit}")).collect::<Vec<_>>().join("; ");
-    let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
-    let labelled_by = format!("{title_id} {desc_id}");
+    let description = describe(&values, unit, 2);
+    let (title_id, desc_id, labelled_by) = ids(id);
     view! {
         <svg
             class="chart"
@@ -43,6 +53,51 @@ pub fn BarChart(
                     <text x=x + slot * 0.35 y=BASE + 14.0 text-anchor="middle" class="tick">{label}</text>
                     <text x=x + slot * 0.35 y=BASE - h - 3.0 text-anchor="middle" class="tick">{format!("{value:.0}")}</text>
                 }
+            }).collect_view()}
+        </svg>
+    }
+}
+
+/// A line chart of `(label, value)` points in order, scaled between their extremes; every
+/// fourth label is drawn on the axis, all of them are in the description.
+#[component]
+pub fn LineChart(
+    id: &'static str,
+    title: String,
+    unit: &'static str,
+    values: Vec<(String, f64)>,
+) -> impl IntoView {
+    const WIDTH: f64 = 320.0;
+    const HEIGHT: f64 = 120.0;
+    const TOP: f64 = 14.0;
+    const BASE: f64 = 100.0;
+    const LEFT: f64 = 34.0;
+    let lo = values.iter().map(|(_, v)| *v).fold(f64::INFINITY, f64::min);
+    let hi = values.iter().map(|(_, v)| *v).fold(f64::NEG_INFINITY, f64::max);
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let step = (WIDTH - LEFT - 6.0) / (values.len().max(2) - 1) as f64;
+    let point = move |i: usize, v: f64| (LEFT + step * i as f64, BASE - (v - lo) / span * (BASE - TOP));
+    let path = values
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let (x, y) = point(i, *v);
+            format!("{}{x:.1},{y:.1}", if i == 0 { "M" } else { " L" })
+        })
+        .collect::<String>();
+    let description = describe(&values, unit, 1);
+    let (title_id, desc_id, labelled_by) = ids(id);
+    view! {
+        <svg class="chart line" viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-labelledby=labelled_by data-testid=id preserveAspectRatio="xMidYMid meet">
+            <title id=title_id>{title}</title>
+            <desc id=desc_id>{description}</desc>
+            <line x1=LEFT y1=BASE x2=WIDTH y2=BASE class="axis"/>
+            <text x="0" y=TOP + 4.0 class="tick">{format!("{hi:.0} {unit}")}</text>
+            <text x="0" y=BASE class="tick">{format!("{lo:.0} {unit}")}</text>
+            <path d=path class="series"/>
+            {values.iter().enumerate().filter(|(i, _)| i % 4 == 0).map(|(i, (label, _))| {
+                let (x, _) = point(i, lo);
+                view! { <text x=x y=BASE + 14.0 text-anchor="middle" class="tick">{label.clone()}</text> }
             }).collect_view()}
         </svg>
     }
@@ -80,8 +135,7 @@ pub fn Timeline(
     let height = TOP + ROW * f64::from(rows.max(1)) + 6.0;
     let per_slot = (WIDTH - LEFT - 10.0) / f64::from(slots.max(1));
     let x = move |slot: u32| LEFT + per_slot * f64::from(slot);
-    let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
-    let labelled_by = format!("{title_id} {desc_id}");
+    let (title_id, desc_id, labelled_by) = ids(id);
     view! {
         <svg
             class="chart timeline"

@@ -23,7 +23,7 @@ async fn rows(
         let error = app::error::AppError::from(e);
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(error)).into_response()
     })?;
-    let scores = snapshot.risk_scores(chrono::Utc::now().date_naive());
+    let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &state.live.conditions());
     let refs: Vec<&RiskScore> = scores.iter().collect();
     Ok(matching_rows(&snapshot.data.assets, &refs, &query))
 }

@@ -13,7 +13,7 @@ use leptos_axum::{file_and_error_handler_with_context, generate_route_list, Lept
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use app::ports::{GridStore, ServerInfo};
+use app::ports::{GridStore, LiveFeed, ServerInfo};
 
 use crate::config::Config;
 
@@ -24,6 +24,7 @@ pub struct AppState {
     pub info: ServerInfo,
     pub config: Arc<Config>,
     pub store: Arc<dyn GridStore>,
+    pub live: Arc<dyn LiveFeed>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -33,12 +34,18 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
+    /// State without live conditions (no provider).
     pub fn new(config: Config, store: Arc<dyn GridStore>) -> Self {
+        Self::with_live(config, store, Arc::new(crate::upstream::live::NotConfigured))
+    }
+
+    pub fn with_live(config: Config, store: Arc<dyn GridStore>, live: Arc<dyn LiveFeed>) -> Self {
         Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
             config: Arc::new(config),
             store,
+            live,
         }
     }
 }
@@ -69,9 +76,11 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let info = state.info.clone();
     let store = state.store.clone();
+    let live = state.live.clone();
     let context = move || {
         provide_context(info.clone());
         provide_context(store.clone());
+        provide_context(live.clone());
     };
     let shell_options = state.leptos_options.clone();
 

@@ -32,14 +32,50 @@ pub struct Check {
 pub struct Readiness {
     pub status: &'static str,
     pub checks: Vec<Check>,
+    pub live: LiveReport,
 }
 
 /// Readiness: every check must pass for the instance to take traffic; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let checks = vec![site_check(&state).await, store_check(&state).await];
     let ready = checks.iter().all(|c| c.ok);
+    let live = live_report(&state);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks }))
+    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks, live }))
+}
+
+/// Live conditions are reported, not required: an upstream outage must not take every
+/// instance out of the load balancer (the app works without them and says so).
+#[derive(Debug, Serialize)]
+pub struct LiveReport {
+    /// `healthy`, `degraded`, `stale`, `down` or `not_configured`.
+    pub state: &'static str,
+    pub provider: String,
+    pub sample: bool,
+    /// Age of the oldest location's newest reading.
+    pub oldest_reading_age_seconds: Option<u64>,
+    pub newest_reading_age_seconds: Option<u64>,
+    pub locations: usize,
+    pub calls_last_hour: u32,
+    pub hourly_quota: u32,
+    /// Public code of the last failure, if the last call failed or a limit holds.
+    pub last_error: Option<&'static str>,
+}
+
+fn live_report(state: &AppState) -> LiveReport {
+    let status = state.live.status();
+    let ages: Vec<u64> = status.locations.iter().filter_map(|l| l.age_seconds).collect();
+    LiveReport {
+        state: status.state.as_str(),
+        provider: status.provider,
+        sample: status.sample,
+        oldest_reading_age_seconds: ages.iter().max().copied(),
+        newest_reading_age_seconds: ages.iter().min().copied(),
+        locations: status.locations.len(),
+        calls_last_hour: status.calls_last_hour,
+        hourly_quota: status.hourly_quota,
+        last_error: status.last_error.map(|e| e.code.as_str()),
+    }
 }
 
 /// The grid store must answer within 5 s.

@@ -67,7 +67,7 @@ fn Detail(d: AssetDetail) -> impl IntoView {
                 " " {format::band_name(risk.band)}
             </h2>
             <table class="factors" data-testid="risk-factors">
-                <caption class="muted">"How the score is made: each factor's value (0–1) × weight, as points of 100."</caption>
+                <caption class="muted">"How the score is made: each base factor's value (0–1) × weight, as points of 100; live-condition factors (wind, heat, ice) add their points on top."</caption>
                 <thead><tr><th scope="col">"Factor"</th><th scope="col">"Points"</th><th scope="col">"Weight"</th><th scope="col">"Why"</th></tr></thead>
                 <tbody>
                     {risk.factors.into_iter().map(|f| view! {

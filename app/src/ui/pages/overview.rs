@@ -4,10 +4,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::grid::{get_grid_summary, get_overview_kpis};
-use crate::api::live::{get_live_conditions, LiveState};
+use crate::api::live::{get_live_conditions, LiveConditions};
 use crate::api::status::get_service_status;
+use crate::domain::conditions::Freshness;
 use crate::error::AppError;
-use crate::ui::chart::BarChart;
+use crate::ui::chart::{BarChart, LineChart};
 use crate::ui::format;
 
 /// Seconds between automatic refreshes, unless the URL says otherwise (`?refresh=N`).
@@ -183,13 +184,7 @@ pub fn Overview() -> impl IntoView {
             <h2 id="live-heading">"Live conditions"</h2>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || live.get().map(|result| match result {
-                    Ok(l) => match l.state {
-                        LiveState::NotConfigured => view! {
-                            <p class="muted" data-testid="live-conditions" data-state="not_configured">
-                                "Not configured: this server has no live-data provider, so no current conditions are shown. Grid data and analysis are unaffected."
-                            </p>
-                        }.into_any(),
-                    },
+                    Ok(l) => view! { <LiveCard live=l/> }.into_any(),
                     Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                 })}
             </Transition>
@@ -240,6 +235,90 @@ pub fn Overview() -> impl IntoView {
 }
 
 /// A failed request as the user sees it: the public code and, where given, when to retry.
+/// The live-conditions card: state with ages, the last failure, readings per location and
+/// the trend. Sample data is labelled as such; stale readings are shown but marked.
+#[component]
+fn LiveCard(live: LiveConditions) -> impl IntoView {
+    if live.state == Freshness::NotConfigured {
+        return view! {
+            <p class="muted" data-testid="live-conditions" data-state="not_configured">
+                "Not configured: this server has no live-data provider, so no current conditions are shown. Grid data and analysis are unaffected."
+            </p>
+        }
+        .into_any();
+    }
+    let state = live.state;
+    let (label, class) = match state {
+        Freshness::Healthy => ("Healthy", "ok"),
+        Freshness::Degraded => ("Degraded", "warn"),
+        Freshness::Stale => ("Stale", "stale"),
+        Freshness::Down => ("Down", "stale"),
+        Freshness::NotConfigured => ("Not configured", "warn"),
+    };
+    let explanation = match state {
+        Freshness::Healthy => "Every region read recently.".to_owned(),
+        Freshness::Degraded => {
+            "Readings still usable, but the provider is failing or some regions are behind.".to_owned()
+        }
+        Freshness::Stale => format!(
+            "Some readings are older than {}: they are shown but no longer used in risk scores (stale_data).",
+            format::duration(live.stale_after_seconds)
+        ),
+        Freshness::Down => "No readings yet.".to_owned(),
+        Freshness::NotConfigured => String::new(),
+    };
+    let stale_after = live.stale_after_seconds;
+    let trend: Vec<(String, f64)> =
+        live.trend.iter().map(|p| (p.hour.format("%H:00").to_string(), p.temperature_c)).collect();
+    let gusts: Vec<(String, f64)> =
+        live.trend.iter().map(|p| (p.hour.format("%H:00").to_string(), p.wind_gust_ms)).collect();
+    view! {
+        <div data-testid="live-conditions" data-state=state.as_str() data-sample=live.sample.to_string()>
+            <p class="freshness">
+                <span class=format!("badge {class}") data-testid="live-state">{label}</span>
+                {live.sample.then(|| view! { <span class="badge sample" data-testid="live-sample">"Sample data"</span> })}
+                <span class="muted">{explanation}</span>
+            </p>
+            {live.last_error.map(|e| view! { <ErrorNotice error=e/> })}
+            <p class="muted">
+                {format!("Provider: {}. Upstream calls in the last hour: {} of {}.", live.provider, live.calls_last_hour, live.hourly_quota)}
+            </p>
+            {(!live.locations.is_empty()).then(|| view! {
+                <table class="readings" data-testid="live-readings">
+                    <caption class="muted">"Newest reading per region"</caption>
+                    <thead><tr><th scope="col">"Region"</th><th scope="col">"Temp."</th><th scope="col">"Wind / gusts"</th><th scope="col">"Precip."</th><th scope="col">"Age"</th></tr></thead>
+                    <tbody>
+                        {live.locations.into_iter().map(|l| {
+                            let stale = l.age_seconds.is_some_and(|a| a > stale_after);
+                            match l.reading {
+                                Some(r) => view! {
+                                    <tr class:stale=stale data-stale=stale.to_string()>
+                                        <th scope="row">{l.location}</th>
+                                        <td>{format!("{:.1} °C", r.temperature_c)}</td>
+                                        <td>{format!("{:.0} / {} m/s", r.wind_speed_ms, r.wind_gust_ms.map_or("–".into(), |g| format!("{g:.0}")))}</td>
+                                        <td>{format!("{:.1} mm/h", r.precipitation_mm_h)}</td>
+                                        <td>{l.age_seconds.map(format::duration).unwrap_or_default()}{stale.then_some(" (stale)")}</td>
+                                    </tr>
+                                }.into_any(),
+                                None => view! {
+                                    <tr><th scope="row">{l.location}</th><td colspan="4" class="muted">"not read yet"</td></tr>
+                                }.into_any(),
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            {(trend.len() >= 2).then(|| view! {
+                <div class="trend">
+                    <LineChart id="temperature-trend" title="Temperature, hourly mean of all regions, last 24 h".into() unit="°C" values=trend/>
+                    <LineChart id="gust-trend" title="Wind gusts, hourly mean of all regions, last 24 h".into() unit="m/s" values=gusts/>
+                </div>
+            })}
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
     let retry = error.retry_after_seconds.map(|s| format!(" Try again in {}.", format::duration(s)));
