@@ -19,6 +19,7 @@ const PAGES = [
   ['map by energised state', '/map?color=energised', '[data-testid="grid-map"]'],
   ['impact explorer', '/impact?out=line-0', '[data-testid="impact"]'],
   ['maintenance planner', '/maintenance?weeks=8&crews=2', '[data-testid="plan-summary"]'],
+  ['analyst', '/analyst?q=What+happens+if+line-0+fails%3F', '[data-testid="answer"]'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];
 

@@ -1,6 +1,7 @@
 //! Server functions, one area per file. Each is a thin shim: check the caller, validate,
 //! call a port, map errors to [`crate::error::AppError`].
 
+pub mod analyst;
 pub mod assets;
 pub mod grid;
 pub mod live;
@@ -28,4 +29,27 @@ pub(crate) fn conditions() -> crate::ports::Conditions {
     use_context::<std::sync::Arc<dyn crate::ports::LiveFeed>>()
         .map(|feed| feed.conditions())
         .unwrap_or_default()
+}
+
+/// Sets the HTTP status that goes with `error`'s code on the server function's response
+/// (400 for invalid input, 429 for limits, 503 for unavailable sources, …) and returns it.
+#[cfg(feature = "ssr")]
+pub(crate) fn with_status(error: crate::error::AppError) -> crate::error::AppError {
+    use crate::error::ErrorCode;
+    use http::StatusCode;
+    let status = match error.code {
+        ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::SourceUnavailable | ErrorCode::StaleData => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+        if let Some(seconds) = error.retry_after_seconds {
+            response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+    }
+    error
 }

@@ -8,8 +8,10 @@
 //! - [`layout`]: where to draw each bus (geographic or schematic).
 //! - [`risk`]: explainable risk scores (each factor and weight returned with the score).
 //! - [`planner`]: the maintenance plan under a budget and crew limits.
+//! - [`analyst`]: what a question asks, the grid facts that answer it, the offline answer.
 //! - [`conditions`]: live weather readings, their freshness, and the wind/heat/ice factors.
 
+pub mod analyst;
 pub mod catalog;
 pub mod conditions;
 pub mod layout;

@@ -12,6 +12,7 @@ use leptos_router::{
 };
 
 use pages::{
+    analyst::Analyst,
     asset::AssetPage,
     assets::Assets,
     maintenance::Maintenance,
@@ -47,6 +48,7 @@ lazy_page!(ImpactRoute, ImpactExplorer);
 lazy_page!(MapRoute, MapPage);
 lazy_page!(N1Route, N1);
 lazy_page!(MaintenanceRoute, Maintenance);
+lazy_page!(AnalystRoute, Analyst);
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -156,6 +158,7 @@ pub fn App() -> impl IntoView {
                         <A href="/impact">"Impact"</A>
                         <A href="/n1">"N-1"</A>
                         <A href="/maintenance">"Maintenance"</A>
+                        <A href="/analyst">"Analyst"</A>
                     </nav>
                     <ThemeToggle/>
                 </header>
@@ -168,6 +171,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/map") view={Lazy::<MapRoute>::new()}/>
                         <Route path=path!("/n1") view={Lazy::<N1Route>::new()}/>
                         <Route path=path!("/maintenance") view={Lazy::<MaintenanceRoute>::new()}/>
+                        <Route path=path!("/analyst") view={Lazy::<AnalystRoute>::new()}/>
                     </Routes>
                 </main>
                 <footer class="footer">

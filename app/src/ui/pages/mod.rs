@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod analyst;
 pub mod asset;
 pub mod assets;
 pub mod maintenance;
