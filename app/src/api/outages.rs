@@ -23,29 +23,21 @@ pub struct SinglePointOfFailure {
 #[server(endpoint = "n1")]
 pub async fn n1_screening() -> Result<Vec<SinglePointOfFailure>, AppError> {
     let snapshot = super::grid_snapshot().await?;
-    let behind = snapshot.topology.customers_behind_each_asset();
-    let mut rows: Vec<SinglePointOfFailure> = snapshot
+    let rows: Vec<SinglePointOfFailure> = snapshot
         .topology
-        .n1_outages()
+        .n1_ranked()
         .into_iter()
-        .filter_map(|o| {
-            let index = snapshot.index_of(&o.element)?;
-            let asset = &snapshot.data.assets[index];
+        .filter_map(|(o, customers)| {
+            let asset = snapshot.asset(&o.element)?;
             Some(SinglePointOfFailure {
                 name: asset.name.clone(),
                 kind: asset.kind,
                 islanded_buses: o.islanded_buses.len(),
-                customers: behind[index],
+                customers,
                 element: o.element,
             })
         })
         .collect();
-    rows.sort_by(|a, b| {
-        b.customers
-            .cmp(&a.customers)
-            .then(b.islanded_buses.cmp(&a.islanded_buses))
-            .then_with(|| a.element.cmp(&b.element))
-    });
     Ok(rows)
 }
 

@@ -271,23 +271,16 @@ pub fn gather_facts(
         Vec::new()
     };
     let single_points = if intent == Intent::SinglePoints {
-        let behind = topology.customers_behind_each_asset();
-        let mut rows: Vec<SinglePointFact> = topology
-            .n1_outages()
+        topology
+            .n1_ranked()
             .into_iter()
-            .filter_map(|o| {
+            .filter(|(_, customers)| *customers > 0)
+            .filter_map(|(o, customers)| {
                 let i = position(&o.element)?;
-                Some(SinglePointFact {
-                    id: o.element,
-                    name: grid.assets[i].name.clone(),
-                    customers: behind[i],
-                })
+                Some(SinglePointFact { id: o.element, name: grid.assets[i].name.clone(), customers })
             })
-            .filter(|s| s.customers > 0)
-            .collect();
-        rows.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.id.cmp(&b.id)));
-        rows.truncate(TOP_ITEMS);
-        rows
+            .take(TOP_ITEMS)
+            .collect()
     } else {
         Vec::new()
     };

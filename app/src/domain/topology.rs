@@ -366,6 +366,26 @@ impl Topology {
         out
     }
 
+    /// The single points of failure ranked for operators: each N-1 outage with the customers
+    /// it cuts off, most customers first, then most islanded buses, then by element id.
+    pub fn n1_ranked(&self) -> Vec<(BranchOutage, u64)> {
+        let behind = self.customers_behind_each_asset();
+        let mut ranked: Vec<(BranchOutage, u64)> = self
+            .n1_outages()
+            .into_iter()
+            .map(|o| {
+                let customers = self.asset_index.get(&o.element).map_or(0, |&i| behind[i as usize]);
+                (o, customers)
+            })
+            .collect();
+        ranked.sort_by(|(a, ca), (b, cb)| {
+            cb.cmp(ca)
+                .then(b.islanded_buses.len().cmp(&a.islanded_buses.len()))
+                .then_with(|| a.element.cmp(&b.element))
+        });
+        ranked
+    }
+
     /// Customers who lose supply if this one asset fails, computed for every asset at once
     /// from the precomputed search (linear). Keyed by asset index order of the grid.
     pub fn customers_behind_each_asset(&self) -> Vec<u64> {
