@@ -125,6 +125,48 @@ pub trait LiveFeed: Send + Sync {
     async fn history(&self, since: DateTime<Utc>) -> Vec<Reading>;
 }
 
+/// Who is asking, for per-client limits: set on every request by the server (the client's
+/// address now; its session once sessions exist).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId(pub String);
+
+/// What the analyst asks a language model: the operator's question (data, never
+/// instructions), the facts the answer must rest on, and what the facts were derived from
+/// (so identical questions about the same grid state share one answer).
+#[derive(Clone, Debug)]
+pub struct ModelRequest {
+    pub client: ClientId,
+    pub question: String,
+    pub facts: crate::domain::analyst::Facts,
+    /// Grid revision, conditions revision and day: the facts' provenance.
+    pub provenance: String,
+}
+
+/// Pieces of an answer as the model writes them; an error ends the stream early.
+pub type AnswerPieces =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<String, crate::error::AppError>> + Send>>;
+
+/// An answer under way.
+pub struct ModelAnswer {
+    /// Provider and model, shown with the answer.
+    pub label: String,
+    /// Served from the cache of identical questions (or joined an identical one in flight).
+    pub cached: bool,
+    pub pieces: AnswerPieces,
+}
+
+/// A language model answering from facts, within its limits (per client, global, daily token
+/// budget, circuit breaker). Implemented by the server's LLM providers.
+#[async_trait::async_trait]
+pub trait AnswerModel: Send + Sync {
+    /// Provider and model, e.g. `Anthropic claude-sonnet-4-5`.
+    fn label(&self) -> String;
+
+    /// Starts an answer. `Err` when no answer can be started (a limit, the provider down);
+    /// the caller then falls back to the offline analyst and says why.
+    async fn answer(&self, request: ModelRequest) -> Result<ModelAnswer, crate::error::AppError>;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or opened (retry later).

@@ -45,6 +45,18 @@ pub enum LiveProviderChoice {
     Sample,
 }
 
+/// Which language model answers the analyst's questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProviderChoice {
+    /// Anthropic when `GRIDSCOPE_LLM_API_KEY` is set, none (the offline analyst) otherwise.
+    Auto,
+    Off,
+    Anthropic,
+    /// Any OpenAI-compatible chat completions API: OpenAI, Groq, a local server.
+    Openai,
+}
+
 /// A secret read from the environment or a secret file: never printed (`Debug` shows
 /// `[redacted]`), never serialised, and only exposed where it is used.
 #[derive(Clone, Default)]
@@ -135,6 +147,33 @@ pub struct Config {
     pub live_history_days: u32,
     /// `GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS`: pause after 3 failures in a row.
     pub live_breaker_cooldown_seconds: u64,
+    /// `GRIDSCOPE_LLM_PROVIDER`: `auto`, `off`, `anthropic` or `openai` (OpenAI-compatible).
+    pub llm_provider: LlmProviderChoice,
+    /// `GRIDSCOPE_LLM_API_KEY` or the first line of the file `GRIDSCOPE_LLM_API_KEY_FILE`.
+    #[serde(skip)]
+    pub llm_api_key: Secret,
+    /// `GRIDSCOPE_LLM_BASE_URL`: the API root; empty for the provider's own.
+    pub llm_base_url: String,
+    /// `GRIDSCOPE_LLM_MODEL`: the model name; empty for the provider's default.
+    pub llm_model: String,
+    /// `GRIDSCOPE_LLM_MAX_ANSWER_TOKENS`: longest answer asked for.
+    pub llm_max_answer_tokens: u32,
+    /// `GRIDSCOPE_LLM_TIMEOUT_SECONDS`: limit for an answer to start and for each pause in it
+    /// (a whole answer gets four times this).
+    pub llm_timeout_seconds: u64,
+    /// `GRIDSCOPE_LLM_MAX_RETRIES`: retries of a failed call (429, 5xx, timeout) before any text.
+    pub llm_max_retries: u32,
+    /// `GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET`: most tokens (question + answer) per UTC day.
+    pub llm_daily_token_budget: u64,
+    /// `GRIDSCOPE_LLM_REQUESTS_PER_MINUTE`: global pace of calls to the provider.
+    pub llm_requests_per_minute: u32,
+    /// `GRIDSCOPE_LLM_CLIENT_REQUESTS_PER_HOUR`: questions one client may ask per hour.
+    pub llm_client_requests_per_hour: u32,
+    /// `GRIDSCOPE_LLM_CACHE_TTL_SECONDS`: identical questions about the same grid state are
+    /// answered from the cache this long.
+    pub llm_cache_ttl_seconds: u64,
+    /// `GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS`: pause after 3 failed calls in a row.
+    pub llm_breaker_cooldown_seconds: u64,
 }
 
 impl Default for Config {
@@ -166,6 +205,18 @@ impl Default for Config {
             live_timeout_seconds: 10,
             live_history_days: 7,
             live_breaker_cooldown_seconds: 300,
+            llm_provider: LlmProviderChoice::Auto,
+            llm_api_key: Secret::default(),
+            llm_base_url: String::new(),
+            llm_model: String::new(),
+            llm_max_answer_tokens: 600,
+            llm_timeout_seconds: 30,
+            llm_max_retries: 2,
+            llm_daily_token_budget: 200_000,
+            llm_requests_per_minute: 20,
+            llm_client_requests_per_hour: 30,
+            llm_cache_ttl_seconds: 600,
+            llm_breaker_cooldown_seconds: 120,
         }
     }
 }
@@ -207,6 +258,19 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_LIVE_TIMEOUT_SECONDS",
     "GRIDSCOPE_LIVE_HISTORY_DAYS",
     "GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS",
+    "GRIDSCOPE_LLM_PROVIDER",
+    "GRIDSCOPE_LLM_API_KEY",
+    "GRIDSCOPE_LLM_API_KEY_FILE",
+    "GRIDSCOPE_LLM_BASE_URL",
+    "GRIDSCOPE_LLM_MODEL",
+    "GRIDSCOPE_LLM_MAX_ANSWER_TOKENS",
+    "GRIDSCOPE_LLM_TIMEOUT_SECONDS",
+    "GRIDSCOPE_LLM_MAX_RETRIES",
+    "GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET",
+    "GRIDSCOPE_LLM_REQUESTS_PER_MINUTE",
+    "GRIDSCOPE_LLM_CLIENT_REQUESTS_PER_HOUR",
+    "GRIDSCOPE_LLM_CACHE_TTL_SECONDS",
+    "GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
@@ -215,6 +279,8 @@ const SECRET_VARIABLES: &[&str] = &[
     "GRIDSCOPE_NEO4J_PASSWORD_FILE",
     "GRIDSCOPE_LIVE_API_KEY",
     "GRIDSCOPE_LIVE_API_KEY_FILE",
+    "GRIDSCOPE_LLM_API_KEY",
+    "GRIDSCOPE_LLM_API_KEY_FILE",
 ];
 
 impl Config {
@@ -276,6 +342,25 @@ impl Config {
             live_history_days: typed(&figment, "live_history_days", &mut p).unwrap_or(d.live_history_days),
             live_breaker_cooldown_seconds: typed(&figment, "live_breaker_cooldown_seconds", &mut p)
                 .unwrap_or(d.live_breaker_cooldown_seconds),
+            llm_provider: typed(&figment, "llm_provider", &mut p).unwrap_or(d.llm_provider),
+            llm_api_key: read_secret(&secrets, "GRIDSCOPE_LLM_API_KEY", &mut p).unwrap_or_default(),
+            llm_base_url: typed(&figment, "llm_base_url", &mut p).unwrap_or(d.llm_base_url),
+            llm_model: typed(&figment, "llm_model", &mut p).unwrap_or(d.llm_model),
+            llm_max_answer_tokens: typed(&figment, "llm_max_answer_tokens", &mut p)
+                .unwrap_or(d.llm_max_answer_tokens),
+            llm_timeout_seconds: typed(&figment, "llm_timeout_seconds", &mut p)
+                .unwrap_or(d.llm_timeout_seconds),
+            llm_max_retries: typed(&figment, "llm_max_retries", &mut p).unwrap_or(d.llm_max_retries),
+            llm_daily_token_budget: typed(&figment, "llm_daily_token_budget", &mut p)
+                .unwrap_or(d.llm_daily_token_budget),
+            llm_requests_per_minute: typed(&figment, "llm_requests_per_minute", &mut p)
+                .unwrap_or(d.llm_requests_per_minute),
+            llm_client_requests_per_hour: typed(&figment, "llm_client_requests_per_hour", &mut p)
+                .unwrap_or(d.llm_client_requests_per_hour),
+            llm_cache_ttl_seconds: typed(&figment, "llm_cache_ttl_seconds", &mut p)
+                .unwrap_or(d.llm_cache_ttl_seconds),
+            llm_breaker_cooldown_seconds: typed(&figment, "llm_breaker_cooldown_seconds", &mut p)
+                .unwrap_or(d.llm_breaker_cooldown_seconds),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
@@ -308,8 +393,59 @@ impl Config {
         }
     }
 
+    /// The language model this configuration selects (`Off` for the offline analyst).
+    pub fn llm_provider_choice(&self) -> LlmProviderChoice {
+        match self.llm_provider {
+            LlmProviderChoice::Auto if self.llm_api_key.is_set() => LlmProviderChoice::Anthropic,
+            LlmProviderChoice::Auto => LlmProviderChoice::Off,
+            other => other,
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if self.llm_provider == LlmProviderChoice::Anthropic && !self.llm_api_key.is_set() {
+            problems.push(
+                "  GRIDSCOPE_LLM_API_KEY: required for GRIDSCOPE_LLM_PROVIDER=anthropic (or GRIDSCOPE_LLM_API_KEY_FILE)"
+                    .to_owned(),
+            );
+        }
+        let llm_base = self.llm_base_url.trim();
+        if !llm_base.is_empty()
+            && (!(llm_base.starts_with("https://") || llm_base.starts_with("http://"))
+                || llm_base.len() > 200)
+        {
+            problems.push(
+                "  GRIDSCOPE_LLM_BASE_URL: empty, or an http(s):// URL of at most 200 characters".to_owned(),
+            );
+        }
+        if self.llm_model.len() > 100 || self.llm_model.chars().any(char::is_control) {
+            problems.push("  GRIDSCOPE_LLM_MODEL: a model name of at most 100 characters".to_owned());
+        }
+        if !(16..=8_192).contains(&self.llm_max_answer_tokens) {
+            problems.push("  GRIDSCOPE_LLM_MAX_ANSWER_TOKENS: between 16 and 8192".to_owned());
+        }
+        if !(1..=300).contains(&self.llm_timeout_seconds) {
+            problems.push("  GRIDSCOPE_LLM_TIMEOUT_SECONDS: between 1 and 300".to_owned());
+        }
+        if self.llm_max_retries > 5 {
+            problems.push("  GRIDSCOPE_LLM_MAX_RETRIES: between 0 and 5".to_owned());
+        }
+        if !(1_000..=1_000_000_000).contains(&self.llm_daily_token_budget) {
+            problems.push("  GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET: between 1000 and 1000000000".to_owned());
+        }
+        if !(1..=6_000).contains(&self.llm_requests_per_minute) {
+            problems.push("  GRIDSCOPE_LLM_REQUESTS_PER_MINUTE: between 1 and 6000".to_owned());
+        }
+        if !(1..=100_000).contains(&self.llm_client_requests_per_hour) {
+            problems.push("  GRIDSCOPE_LLM_CLIENT_REQUESTS_PER_HOUR: between 1 and 100000".to_owned());
+        }
+        if self.llm_cache_ttl_seconds > 86_400 {
+            problems.push("  GRIDSCOPE_LLM_CACHE_TTL_SECONDS: between 0 and 86400".to_owned());
+        }
+        if !(1..=86_400).contains(&self.llm_breaker_cooldown_seconds) {
+            problems.push("  GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS: between 1 and 86400".to_owned());
+        }
         if self.live_provider == LiveProviderChoice::Openweathermap && !self.live_api_key.is_set() {
             problems.push(
                 "  GRIDSCOPE_LIVE_API_KEY: required for GRIDSCOPE_LIVE_PROVIDER=openweathermap (or GRIDSCOPE_LIVE_API_KEY_FILE)"
@@ -546,6 +682,33 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("GRIDSCOPE_LIVE_STALE_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn the_llm_provider_follows_the_key_and_limits_are_checked() {
+        assert_eq!(Config::default().llm_provider_choice(), LlmProviderChoice::Off);
+        let c = Config::from_vars(vars(&[("GRIDSCOPE_LLM_API_KEY", "sk-ant-canary-77")])).unwrap();
+        assert_eq!(c.llm_provider_choice(), LlmProviderChoice::Anthropic);
+        assert!(!format!("{c:?}").contains("sk-ant-canary-77"), "the key must never be printed");
+        let c = Config::from_vars(vars(&[
+            ("GRIDSCOPE_LLM_PROVIDER", "openai"),
+            ("GRIDSCOPE_LLM_BASE_URL", "http://127.0.0.1:8080/v1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.llm_provider_choice(), LlmProviderChoice::Openai, "a local server may need no key");
+        let err = Config::from_vars(vars(&[("GRIDSCOPE_LLM_PROVIDER", "anthropic")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_LLM_API_KEY: required"), "{err}");
+        let err = Config::from_vars(vars(&[
+            ("GRIDSCOPE_LLM_BASE_URL", "ftp://x"),
+            ("GRIDSCOPE_LLM_MAX_RETRIES", "9"),
+            ("GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET", "10"),
+        ]))
+        .unwrap_err();
+        for name in
+            ["GRIDSCOPE_LLM_BASE_URL", "GRIDSCOPE_LLM_MAX_RETRIES", "GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET"]
+        {
+            assert!(err.to_string().contains(name), "{name} not reported: {err}");
+        }
     }
 
     #[test]

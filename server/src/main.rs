@@ -52,15 +52,17 @@ async fn serve(config: Config) -> std::io::Result<()> {
     let store = commands::open_store(&config).map_err(|f| std::io::Error::other(f.message))?;
     load_demo_grid(&config, store.as_ref()).await;
     let live = server::upstream::live::start(&config, store.clone())?;
-    let app = router(AppState::with_live(config, store, live));
+    let model = server::upstream::llm::start(&config)?;
+    let app = router(AppState::with_live(config, store, live).with_model(model));
     tracing::info!(%addr, url = %format!("http://{addr}/"), "gridscope listening");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
-        let _ = signalled_tx.send(());
-    });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
+            let _ = signalled_tx.send(());
+        });
     let server = tokio::spawn(async move { server.await });
 
     // After the signal, in-flight requests get `grace` to finish.

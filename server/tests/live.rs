@@ -3,6 +3,8 @@
 //! quota exhaustion (also across a restart), pacing, the circuit opening and closing, and
 //! staleness — each checked for what the user is shown and for how many calls were made.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,10 +79,7 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-        let store = server::commands::open_store(&config).unwrap();
-        store.replace_grid("test", grid()).await.unwrap();
+        let (dir, store) = common::store_with(grid()).await;
         Harness { dir, store, upstream: MockServer::start().await }
     }
 

@@ -10,10 +10,11 @@ use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use app::ports::{GridStore, LiveFeed, ServerInfo};
+use app::ports::{AnswerModel, ClientId, GridStore, LiveFeed, ServerInfo};
 
 use crate::config::Config;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn GridStore>,
     pub live: Arc<dyn LiveFeed>,
+    /// The analyst's language model; `None` for the offline analyst.
+    pub model: Option<Arc<dyn AnswerModel>>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -46,7 +49,14 @@ impl AppState {
             config: Arc::new(config),
             store,
             live,
+            model: None,
         }
+    }
+
+    /// The same state with the analyst's language model.
+    pub fn with_model(mut self, model: Option<Arc<dyn AnswerModel>>) -> Self {
+        self.model = model;
+        self
     }
 }
 
@@ -77,10 +87,14 @@ pub fn router(state: AppState) -> Router {
     let info = state.info.clone();
     let store = state.store.clone();
     let live = state.live.clone();
+    let model = state.model.clone();
     let context = move || {
         provide_context(info.clone());
         provide_context(store.clone());
         provide_context(live.clone());
+        if let Some(model) = &model {
+            provide_context(model.clone());
+        }
     };
     let shell_options = state.leptos_options.clone();
 
@@ -97,7 +111,24 @@ pub fn router(state: AppState) -> Router {
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         // Pages, server functions and exports compressed (brotli or gzip, as the client
         // accepts); the static files are served precompressed by the fallback instead.
-        .layer(CompressionLayer::new())
+        // Streamed answers (`application/octet-stream`) are not: a compressor holds bytes back.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
+        ))
+        .layer(axum::middleware::from_fn(identify_client))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Marks the request with who sent it (the TCP peer's address), for per-client limits.
+async fn identify_client(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |info| info.0.ip().to_string());
+    request.extensions_mut().insert(ClientId(peer));
+    next.run(request).await
 }

@@ -6,6 +6,7 @@
 //! providers take the key as a query parameter), so nothing logged or shown can carry it.
 
 pub mod live;
+pub mod llm;
 
 use std::time::{Duration, Instant};
 
@@ -32,13 +33,37 @@ pub enum UpstreamError {
     CircuitOpen { retry_after: u64 },
     #[error("the hourly call quota is used up")]
     QuotaExceeded { retry_after: u64 },
+    #[error("the daily token budget is used up")]
+    BudgetExhausted { retry_after: u64 },
+    #[error("too many calls across all users (our global pace)")]
+    Paced { retry_after: u64 },
+    #[error("this client asked too often")]
+    ClientLimited { retry_after: u64 },
 }
 
 impl UpstreamError {
     /// Whether this failure counts towards opening the circuit (the upstream is unhealthy),
     /// as opposed to our own limits or an explicit rate limit.
     pub fn counts_as_failure(&self) -> bool {
-        !matches!(self, Self::RateLimited { .. } | Self::CircuitOpen { .. } | Self::QuotaExceeded { .. })
+        !matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::CircuitOpen { .. }
+                | Self::QuotaExceeded { .. }
+                | Self::BudgetExhausted { .. }
+                | Self::Paced { .. }
+                | Self::ClientLimited { .. }
+        )
+    }
+
+    /// Whether trying the same call again soon may succeed: a 429, a 5xx, a timeout, no
+    /// connection. Not our own limits, not a rejected key, not a 4xx or a bad answer.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } | Self::Timeout(_) | Self::Unreachable => true,
+            Self::Status(code) => *code >= 500,
+            _ => false,
+        }
     }
 
     /// The public error for this failure; `what` names the source ("live conditions").
@@ -52,6 +77,21 @@ impl UpstreamError {
             Self::QuotaExceeded { retry_after } => AppError::new(
                 ErrorCode::QuotaExceeded,
                 format!("The hourly call quota for {what} is used up."),
+            )
+            .retry_after(*retry_after),
+            Self::BudgetExhausted { retry_after } => AppError::new(
+                ErrorCode::QuotaExceeded,
+                format!("Today's token budget for the {what} is used up."),
+            )
+            .retry_after(*retry_after),
+            Self::Paced { retry_after } => AppError::new(
+                ErrorCode::RateLimited,
+                format!("The {what} is answering as many questions as it may right now."),
+            )
+            .retry_after(*retry_after),
+            Self::ClientLimited { retry_after } => AppError::new(
+                ErrorCode::RateLimited,
+                format!("You have asked the {what} as often as allowed for now."),
             )
             .retry_after(*retry_after),
             Self::CircuitOpen { retry_after } => AppError::new(

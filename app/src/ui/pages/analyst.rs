@@ -1,13 +1,15 @@
-//! Analyst: a question in, an answer grounded in the grid's facts out, with every cited asset
-//! linked. The question is in the URL (`?q=`), so answers can be shared and reloaded.
+//! Analyst: a question in, an answer grounded in the grid's facts out, streamed as it is
+//! written, with every cited asset linked. The question is in the URL (`?q=`), so answers can
+//! be shared and reloaded.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::analyst::{ask_analyst, AnalystAnswer, AnswerSource};
-use crate::domain::analyst::{segments, Segment, MAX_QUESTION_CHARS};
+use crate::api::analyst::{AnalystEvent, AnswerSource};
+use crate::domain::analyst::{segments, Intent, Segment, MAX_QUESTION_CHARS};
+use crate::error::AppError;
 use crate::ui::pages::overview::ErrorNotice;
 
 /// Questions the offline analyst answers; offered as one-tap links.
@@ -17,15 +19,55 @@ const SUGGESTIONS: [&str; 3] = [
     "Which single failures cut customers off?",
 ];
 
+/// An answer as far as it has arrived.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Answer {
+    started: Option<(Intent, Vec<String>, AnswerSource, bool)>,
+    /// Why the language model did not answer (the offline answer follows).
+    fallback: Option<AppError>,
+    text: String,
+    /// The answer broke off, or never started.
+    failed: Option<AppError>,
+    done: bool,
+}
+
+impl Answer {
+    fn apply(&mut self, event: AnalystEvent) {
+        match event {
+            AnalystEvent::Start { intent, linkable, source, cached, .. } => {
+                self.started = Some((intent, linkable, source, cached));
+            }
+            AnalystEvent::Fallback { error } => self.fallback = Some(error),
+            AnalystEvent::Text { text } => self.text.push_str(&text),
+            AnalystEvent::Failed { error } => self.failed = Some(error),
+            AnalystEvent::Done => self.done = true,
+        }
+    }
+}
+
 #[component]
 pub fn Analyst() -> impl IntoView {
     let params = use_query_map();
-    let question = move || params.get().get("q").filter(|q| !q.trim().is_empty());
-    let answer = Resource::new(question, |q| async move {
-        match q {
-            Some(q) => ask_analyst(q).await.map(Some),
-            None => Ok(None),
-        }
+    let question = Memo::new(move |_| params.get().get("q").filter(|q| !q.trim().is_empty()));
+    let answer = RwSignal::new(Answer::default());
+    // Each question starts a stream; a newer question makes an older stream's events moot.
+    let generation = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let Some(q) = question.get() else {
+            answer.set(Answer::default());
+            return;
+        };
+        let mine = generation.get_value() + 1;
+        generation.set_value(mine);
+        answer.set(Answer::default());
+        leptos::task::spawn_local(async move {
+            stream_answer(q, move |update| {
+                if generation.get_value() == mine {
+                    answer.update(update);
+                }
+            })
+            .await;
+        });
     });
     let current = params.get_untracked().get("q").unwrap_or_default();
     view! {
@@ -42,38 +84,98 @@ pub fn Analyst() -> impl IntoView {
                 <li><a href=format!("/analyst?q={}", form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())>{s}</a></li>
             }).collect_view()}
         </ul>
-        <Transition fallback=|| view! { <p class="muted">"Thinking…"</p> }>
-            {move || answer.get().map(|result| match result {
-                Ok(Some(a)) => view! { <AnswerView answer=a/> }.into_any(),
-                Ok(None) => view! { <p class="muted">"Ask about risks, outages, maintenance or single points of failure; name assets by their id."</p> }.into_any(),
-                Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-            })}
-        </Transition>
+        {move || match question.get() {
+            None => view! { <p class="muted">"Ask about risks, outages, maintenance or single points of failure; name assets by their id."</p> }.into_any(),
+            Some(_) => view! { <AnswerView answer=answer/> }.into_any(),
+        }}
+    }
+}
+
+/// Reads the streamed answer for `question`, handing each change to `update`.
+async fn stream_answer(question: String, update: impl Fn(&dyn Fn(&mut Answer)) + 'static) {
+    use crate::api::analyst::{ask_analyst, EventReader};
+    use futures::StreamExt;
+    let fail = |error: AppError| update(&move |a: &mut Answer| a.failed = Some(error.clone()));
+    let stream = match ask_analyst(question).await {
+        Ok(stream) => stream,
+        Err(error) => return fail(error),
+    };
+    let mut reader = EventReader::default();
+    let mut chunks = stream.into_inner();
+    while let Some(chunk) = chunks.next().await {
+        match chunk.and_then(|bytes| reader.push(&bytes)) {
+            Ok(events) => update(&move |a: &mut Answer| {
+                for event in events.clone() {
+                    a.apply(event);
+                }
+            }),
+            Err(error) => return fail(error),
+        }
+    }
+    if reader.has_partial() {
+        fail(
+            AppError::new(crate::error::ErrorCode::SourceUnavailable, "The answer was cut off.")
+                .retry_after(5),
+        );
     }
 }
 
 #[component]
-fn AnswerView(answer: AnalystAnswer) -> impl IntoView {
-    let (label, class) = match &answer.source {
-        AnswerSource::Offline => (
-            "Offline analyst: answered from the grid's facts by fixed rules, without a language model (no AI provider is configured).".to_owned(),
-            "offline",
-        ),
-        AnswerSource::Model(provider) => (format!("Answered by {provider} from the grid's facts."), "model"),
-    };
-    let linkable = answer.linkable;
-    view! {
-        <section class="card answer" aria-labelledby="answer-heading" data-testid="answer" data-source=class data-intent=format!("{:?}", answer.intent)>
-            <h2 id="answer-heading">"Answer"</h2>
-            <p class=format!("badge {class}") data-testid="answer-source">{label}</p>
-            {answer.text.lines().map(|line| view! {
-                <p>
-                    {segments(line, &linkable).into_iter().map(|s| match s {
-                        Segment::Text(t) => t.into_any(),
-                        Segment::Asset(id) => view! { <a href=format!("/assets/{id}") data-testid="cited-asset">{id.clone()}</a> }.into_any(),
+fn AnswerView(answer: RwSignal<Answer>) -> impl IntoView {
+    move || {
+        let a = answer.get();
+        let Some((intent, linkable, source, cached)) = a.started.clone() else {
+            return match a.failed {
+                Some(error) => view! { <ErrorNotice error=error/> }.into_any(),
+                None => view! {
+                    <p class="muted" data-testid="thinking" aria-live="polite">"Thinking…"</p>
+                    <noscript><p class="muted">"The analyst streams its answers: turn on JavaScript to see them."</p></noscript>
+                }
+                .into_any(),
+            };
+        };
+        let (label, class) = match &source {
+            AnswerSource::Offline if a.fallback.is_some() => (
+                "Offline analyst: the AI provider could not answer, so this answer comes from the grid's facts by fixed rules.".to_owned(),
+                "offline",
+            ),
+            AnswerSource::Offline => (
+                "Offline analyst: answered from the grid's facts by fixed rules, without a language model (no AI provider is configured).".to_owned(),
+                "offline",
+            ),
+            AnswerSource::Model(provider) => (
+                format!("AI answer by {provider}, from the grid's facts{}. Check cited assets before acting.", if cached { " (cached)" } else { "" }),
+                "model",
+            ),
+        };
+        let state = match (&a.failed, a.done) {
+            (Some(_), _) => "incomplete",
+            (None, true) => "done",
+            (None, false) => "streaming",
+        };
+        let streaming = state == "streaming";
+        view! {
+            <section class="card answer" aria-labelledby="answer-heading" aria-busy=streaming.to_string()
+                data-testid="answer" data-source=class data-intent=format!("{intent:?}") data-state=state>
+                <h2 id="answer-heading">"Answer"</h2>
+                {a.fallback.map(|error| view! { <div data-testid="fallback-reason"><ErrorNotice error=error/></div> })}
+                <p class=format!("badge {class}") data-testid="answer-source">{label}</p>
+                <div data-testid="answer-text">
+                    {a.text.lines().map(|line| view! {
+                        <p>
+                            {segments(line, &linkable).into_iter().map(|s| match s {
+                                Segment::Text(t) => t.into_any(),
+                                Segment::Asset(id) => view! { <a href=format!("/assets/{id}") data-testid="cited-asset">{id.clone()}</a> }.into_any(),
+                            }).collect_view()}
+                        </p>
                     }).collect_view()}
-                </p>
-            }).collect_view()}
-        </section>
+                </div>
+                {streaming.then(|| view! { <p class="muted" aria-hidden="true">"…"</p> })}
+                {a.failed.map(|error| view! {
+                    <div data-testid="answer-incomplete"><p class="muted">"The answer broke off; what came so far is above."</p><ErrorNotice error=error/></div>
+                })}
+            </section>
+        }
+        .into_any()
     }
 }
