@@ -82,9 +82,9 @@ pub async fn import(
     }
     let store = open_store(config)?;
     let name = name.unwrap_or_else(|| default_name(path));
-    eprintln!("import: read and validated {counts} in {read_seconds:.2} s; writing");
+    tracing::info!(%counts, read_seconds, "import: read and validated; writing");
     let meta = store.replace_grid(&name, grid).await.map_err(|e| Failure::new(1, e.to_string()))?;
-    eprintln!("import: committed revision {}", meta.revision);
+    tracing::info!(revision = meta.revision, "import: committed");
     Ok(format!(
         "imported '{}' ({counts}) as revision {} in {:.2} s",
         meta.name,
