@@ -17,6 +17,8 @@ pub enum ErrorCode {
     RateLimited,
     InvalidInput,
     Unauthorized,
+    /// Signed in, but the role does not allow it.
+    Forbidden,
     NotFound,
     InternalError,
 }
@@ -30,6 +32,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::InvalidInput => "invalid_input",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::InternalError => "internal_error",
         }
@@ -116,6 +119,7 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::InvalidInput,
             ErrorCode::Unauthorized,
+            ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::InternalError,
         ] {

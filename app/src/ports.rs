@@ -125,8 +125,8 @@ pub trait LiveFeed: Send + Sync {
     async fn history(&self, since: DateTime<Utc>) -> Vec<Reading>;
 }
 
-/// Who is asking, for per-client limits: set on every request by the server (the client's
-/// address now; its session once sessions exist).
+/// Who is asking, for per-client limits and the audit log: set on every request by the server
+/// (the client's address: the TCP peer, or what a configured trusted proxy reports).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientId(pub String);
 
@@ -165,6 +165,70 @@ pub trait AnswerModel: Send + Sync {
     /// Starts an answer. `Err` when no answer can be started (a limit, the provider down);
     /// the caller then falls back to the offline analyst and says why.
     async fn answer(&self, request: ModelRequest) -> Result<ModelAnswer, crate::error::AppError>;
+}
+
+/// The session key under which a signed-in session keeps [`SessionAuth`].
+pub const SESSION_AUTH_KEY: &str = "auth";
+
+/// What a signed-in session holds: whose it is, the account's session generation at sign-in
+/// (an admin ending the account's sessions bumps it, so older sessions stop counting), and
+/// when it began (for the absolute timeout).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAuth {
+    pub username: String,
+    pub generation: u64,
+    pub started_at: i64,
+}
+
+/// A successful sign-in.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub principal: crate::api::auth::Principal,
+    pub session: SessionAuth,
+}
+
+/// Operator accounts and the audit log, as the server keeps them. Every failure is already a
+/// public error (with its retry hint where one applies).
+#[async_trait::async_trait]
+pub trait AccountService: Send + Sync {
+    /// Checks a sign-in attempt within the brute-force limits (per account, per client).
+    async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientId,
+    ) -> Result<SignedIn, crate::error::AppError>;
+
+    async fn users(&self) -> Result<Vec<crate::api::auth::UserSummary>, crate::error::AppError>;
+
+    /// Ends every session of `username`.
+    async fn end_sessions(
+        &self,
+        admin: &crate::api::auth::Principal,
+        username: &str,
+        client: &ClientId,
+    ) -> Result<(), crate::error::AppError>;
+
+    async fn set_enabled(
+        &self,
+        admin: &crate::api::auth::Principal,
+        username: &str,
+        enabled: bool,
+        client: &ClientId,
+    ) -> Result<(), crate::error::AppError>;
+
+    /// The newest `limit` audit entries, newest first.
+    async fn audit(&self, limit: usize) -> Result<Vec<crate::api::auth::AuditEntry>, crate::error::AppError>;
+
+    /// Adds an audit entry (failures are logged, never shown to the caller).
+    async fn record(
+        &self,
+        actor: &crate::api::auth::Principal,
+        action: &str,
+        target: Option<&str>,
+        client: &ClientId,
+        outcome: &str,
+    );
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { sharedBrowser, openPage, hydrated } from './browser.mjs';
+import { sharedBrowser, openPage, hydrated, signIn } from './browser.mjs';
 
 const browser = sharedBrowser();
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -19,7 +19,10 @@ const PAGES = [
   ['map by energised state', '/map?color=energised', '[data-testid="grid-map"]'],
   ['impact explorer', '/impact?out=line-0', '[data-testid="impact"]'],
   ['maintenance planner', '/maintenance?weeks=8&crews=2', '[data-testid="plan-summary"]'],
-  ['analyst', '/analyst?q=What+happens+if+line-0+fails%3F', '[data-testid="answer"]'],
+  ['analyst', '/analyst?q=What+happens+if+line-0+fails%3F', '[data-testid="answer"]', 'operator'],
+  ['analyst for a viewer', '/analyst', '[data-testid="analyst-sign-in"]'],
+  ['sign-in', '/login', '[data-testid="sign-in"]'],
+  ['admin', '/admin', '[data-testid="audit"]', 'admin'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];
 
@@ -27,11 +30,12 @@ const PAGES = [
 const RUNS = [['desktop', 'light'], ['phone', 'light'], ['desktop', 'dark']];
 
 for (const [kind, scheme] of RUNS) {
-  for (const [name, path, ready] of PAGES) {
+  for (const [name, path, ready, who] of PAGES) {
     test(`${kind}, ${scheme}: ${name} has no axe violations`, async () => {
       const { page, close } = await openPage(browser(), kind);
       try {
         await page.emulateMedia({ colorScheme: scheme });
+        if (who) await signIn(page, kind, who);
         await page.goto(path);
         await hydrated(page);
         await page.waitForSelector(ready);

@@ -1,9 +1,9 @@
-// Analyst without an AI provider (the test server has no keys): the offline analyst answers
+// Analyst (operators only) without an AI provider (the test server has no keys): the offline analyst answers
 // the common questions from the grid's facts, says it is offline, and links cited assets;
 // what it says agrees with the impact explorer and the N-1 page; bad input is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sharedBrowser, openPage, hydrated, press, BASE_URL } from './browser.mjs';
+import { sharedBrowser, openPage, hydrated, press, signIn, ACCOUNTS, BASE_URL } from './browser.mjs';
 
 const browser = sharedBrowser();
 
@@ -11,6 +11,7 @@ for (const kind of ['desktop', 'phone']) {
   test(`${kind}: ask what happens if a line fails; the answer matches the impact explorer`, async () => {
     const { page, problems, close } = await openPage(browser(), kind);
     try {
+      await signIn(page, kind, 'operator', '/analyst');
       await page.goto('/analyst');
       await hydrated(page);
       await page.fill('[data-testid="question"]', 'What happens if line-0 fails?');
@@ -51,6 +52,7 @@ for (const kind of ['desktop', 'phone']) {
 test('the suggested questions answer riskiest assets, maintenance and single points of failure', async () => {
   const { page, close } = await openPage(browser(), 'desktop');
   try {
+    await signIn(page, 'desktop', 'operator');
     await page.goto('/analyst?q=Which+assets+are+at+highest+risk%3F');
     await page.waitForSelector('[data-testid="answer"][data-intent="TopRisks"]');
     const first = await page.getAttribute('[data-testid="cited-asset"] >> nth=0', 'href');
@@ -83,16 +85,36 @@ test('the suggested questions answer riskiest assets, maintenance and single poi
   }
 });
 
-test('an empty or oversized question is refused with invalid_input', async () => {
-  const res = await fetch(`${BASE_URL}/api/analyst_ask`, {
+/** A session cookie for the operator, signed in over HTTP as a script would. */
+async function operatorCookie() {
+  const { username, password } = ACCOUNTS.operator;
+  const res = await fetch(`${BASE_URL}/api/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ username, password }).toString(),
+  });
+  assert.equal(res.status, 200);
+  return res.headers.get('set-cookie').split(';')[0];
+}
+
+test('an empty or oversized question is refused with invalid_input; viewers are told to sign in', async () => {
+  const ask = (cookie) => fetch(`${BASE_URL}/api/analyst_ask`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
     body: `question=${'x'.repeat(501)}`,
   });
+  const anonymous = await ask();
+  assert.equal(anonymous.status, 401);
+  assert.equal((await anonymous.json()).code, 'unauthorized');
+  const res = await ask(await operatorCookie());
   assert.equal(res.status, 400);
   assert.equal((await res.json()).code, 'invalid_input');
   const { page, close } = await openPage(browser(), 'desktop');
   try {
+    await page.goto('/analyst');
+    await page.waitForSelector('[data-testid="analyst-sign-in"]');
+    assert.equal(await page.locator('[data-testid="question"]').count(), 0, 'no question box for viewers');
+    await signIn(page, 'desktop', 'operator');
     await page.goto('/analyst?q=%20%20');
     await page.waitForSelector('text=Ask about risks');
     assert.equal(await page.locator('[data-testid="answer"]').count(), 0);

@@ -74,3 +74,21 @@ export function sharedBrowser() {
   });
   return () => browser;
 }
+
+/** The accounts scripts/e2e creates (passwords fresh per run). */
+export const ACCOUNTS = {
+  operator: { username: 'e2e-operator', password: process.env.E2E_OPERATOR_PASSWORD },
+  admin: { username: 'e2e-admin', password: process.env.E2E_ADMIN_PASSWORD },
+};
+
+/** Signs in through the sign-in page and waits until the page shows who is signed in. */
+export async function signIn(page, kind, who, next = '/') {
+  const { username, password } = ACCOUNTS[who];
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await hydrated(page);
+  await page.fill('[data-testid="username"]', username);
+  await page.fill('[data-testid="password"]', password);
+  await press(page, kind, '[data-testid="sign-in"]');
+  await page.waitForSelector(`[data-testid="signed-in-as"][data-role="${who}"]`, { timeout: 15_000 });
+  await hydrated(page);
+}

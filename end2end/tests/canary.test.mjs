@@ -8,7 +8,7 @@
 // piece by piece and is labelled with its provider.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -20,7 +20,9 @@ import { launch, VIEWPORTS } from './browser.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LLM_KEY = `sk-ant-CANARY-${randomBytes(8).toString('hex')}`;
 const LIVE_KEY = `owmCANARY${randomBytes(8).toString('hex')}`;
-const CANARIES = [LLM_KEY, LIVE_KEY];
+const ADMIN_PASSWORD = `admin-${randomBytes(8).toString('hex')}`;
+// The admin's password is a secret too: it must not show up anywhere either.
+const CANARIES = [LLM_KEY, LIVE_KEY, ADMIN_PASSWORD];
 const PIECES = ['The riskiest ', 'assets are ', 'listed in the facts; ', 'check them on their pages.'];
 
 const seen = { llmKeys: [], liveKeys: [], llmBodies: [] };
@@ -92,6 +94,13 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   dataDir = mkdtempSync(join(tmpdir(), 'gridscope-canary-'));
+  const added = spawnSync(join(ROOT, 'target/release/gridscope'), ['user', 'add', 'canary-admin', '--role', 'admin'], {
+    env: { PATH: process.env.PATH, GRIDSCOPE_DATA_DIR: dataDir },
+    input: `${ADMIN_PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  assert.equal(added.status, 0, added.stderr);
+  assert.ok(!(added.stdout + added.stderr).includes(ADMIN_PASSWORD), 'the CLI printed the password');
   server = spawn(join(ROOT, 'target/release/gridscope'), ['serve'], {
     cwd: ROOT,
     env: {
@@ -109,6 +118,10 @@ before(async () => {
       GRIDSCOPE_LIVE_API_KEY: LIVE_KEY,
       GRIDSCOPE_LIVE_BASE_URL: upstream,
       GRIDSCOPE_LIVE_CALLS_PER_MINUTE: '600',
+      // Everything comes from 127.0.0.1 in quick succession: limits out of the way.
+      GRIDSCOPE_RATE_CLIENT_PER_SECOND: '5000',
+      GRIDSCOPE_RATE_CLIENT_BURST: '50000',
+      GRIDSCOPE_RATE_EXPENSIVE_PER_MINUTE: '60000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -165,10 +178,18 @@ test('the keys reach the providers and nowhere else: pages, server functions, si
   const assets = await (await fetch(`${base}/export/assets.json?sort=risk`)).json();
   const rows = Array.isArray(assets) ? assets : assets.assets ?? assets.rows;
   const id = rows[0].id;
+  // Signed in as an admin, every page is reachable (the sign-in itself included).
+  await page.goto('/login');
+  await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
+  await page.fill('[data-testid="username"]', 'canary-admin');
+  await page.fill('[data-testid="password"]', ADMIN_PASSWORD);
+  await page.click('[data-testid="sign-in"]');
+  await page.waitForSelector('[data-testid="signed-in-as"][data-role="admin"]', { timeout: 15_000 });
   const pages = ['/', '/map', '/map?color=energised', '/assets', `/assets/${encodeURIComponent(id)}`,
-    `/impact?out=${encodeURIComponent(id)}`, '/n1', '/maintenance', '/analyst', '/no-such-page'];
+    `/impact?out=${encodeURIComponent(id)}`, '/n1', '/maintenance', '/analyst', '/admin', '/login', '/no-such-page'];
   for (const path of pages) {
-    await page.goto(path);
+    const response = await page.goto(path);
+    assert.ok([200, 404].includes(response.status()), `${path}: ${response.status()}`);
     await page.waitForSelector('.app[data-hydrated="true"]', { timeout: 15_000 });
   }
 
@@ -195,13 +216,23 @@ test('the keys reach the providers and nowhere else: pages, server functions, si
   const source = readdirSync(join(ROOT, 'app/src/api')).map((f) => readFileSync(join(ROOT, 'app/src/api', f), 'utf8')).join('\n');
   const endpoints = [...source.matchAll(/endpoint = "([a-z0-9_]+)"/g)].map((m) => m[1]);
   assert.ok(endpoints.length >= 12, `server functions found: ${endpoints}`);
+  const login = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ username: 'canary-admin', password: ADMIN_PASSWORD }).toString(),
+  });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie').split(';')[0];
   const bodies = { analyst_ask: 'question=What+happens+if+' + encodeURIComponent(id) + '+fails%3F', asset: `id=${encodeURIComponent(id)}`,
-    impact: `out=${encodeURIComponent(id)}`, set_theme: 'theme=dark' };
-  for (const name of endpoints) {
-    for (const body of [bodies[name] ?? '', 'garbage=%ZZ&x=' + 'y'.repeat(2000)]) {
+    impact: `out=${encodeURIComponent(id)}`, set_theme: 'theme=dark', end_sessions: 'username=nobody',
+    set_user_enabled: 'username=nobody&enabled=true', login: 'username=canary-admin&password=wrong-password' };
+  // As the admin (who may call every one), and anonymously; logout last, or it ends the session.
+  const ordered = [...endpoints.filter((n) => n !== 'logout'), 'logout'];
+  for (const name of ordered) {
+    for (const [body, who] of [[bodies[name] ?? '', cookie], ['garbage=%ZZ&x=' + 'y'.repeat(2000), cookie], [bodies[name] ?? '', null]]) {
       const res = await fetch(`${base}/api/${name}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(who ? { cookie: who } : {}) },
         body,
       });
       checked.push({ where: `POST /api/${name}`, text: JSON.stringify([...res.headers]) + (await res.text()) });
@@ -212,7 +243,7 @@ test('the keys reach the providers and nowhere else: pages, server functions, si
     const res = await fetch(`${base}${path}`);
     checked.push({ where: `GET ${path}`, text: JSON.stringify([...res.headers]) + (await res.text()) });
   }
-  assert.ok(checked.length > 60, `only ${checked.length} responses checked`);
+  assert.ok(checked.length > 80, `only ${checked.length} responses checked`);
   for (const { where, text } of checked) assertClean(where, text);
 
   // Every file of the built site: HTML, JS, wasm, CSS.

@@ -28,6 +28,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Manage operator and admin accounts in the configured store.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Analyse the stored grid (or a grid folder given with --grid) and print the result.
     Analyze {
         #[command(subcommand)]
@@ -42,6 +47,27 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+}
+
+/// Account management. Passwords are read from standard input (one line), or prompted for
+/// without echo on a terminal; never from the command line, where `ps` would show them.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account.
+    Add {
+        username: String,
+        /// `operator` or `admin`.
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+    /// Set a new password (also unlocks the account and ends its sessions).
+    SetPassword { username: String },
+    /// Disable an account (ends its sessions; it cannot sign in until enabled).
+    Disable { username: String },
+    /// Enable a disabled or locked account.
+    Enable { username: String },
+    /// List the accounts.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,11 +9,13 @@ use app::domain::topology::{SwitchMode, Topology};
 use app::ports::GridStore;
 use serde_json::json;
 
-use crate::cli::{Analysis, Switches};
+use crate::auth::{AccountError, Accounts, SignInLimits};
+use crate::cli::{Analysis, Switches, UserCommand};
 use crate::config::{Config, StoreChoice};
 use crate::interchange;
 use crate::store::neo4j::{Neo4j, Neo4jSettings};
-use crate::store::{embedded::Embedded, Cached};
+use crate::store::{embedded::Embedded, AccountStore, Cached};
+use app::api::auth::Role;
 
 /// A failed command: the message for stderr and the exit code.
 #[derive(Debug)]
@@ -23,7 +25,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
         Failure { message: message.into(), code }
     }
 }
@@ -36,6 +38,80 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn GridStore>, Failure> {
         _ => {
             let embedded = Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
             Ok(Arc::new(Cached::new(embedded)))
+        }
+    }
+}
+
+/// Where accounts and the audit log live: the same store as the grid (its own handle).
+pub fn open_accounts(config: &Config) -> Result<Arc<dyn AccountStore>, Failure> {
+    match config.store_choice() {
+        StoreChoice::Neo4j => Ok(Arc::new(Neo4j::new(neo4j_settings(config)))),
+        _ => Ok(Arc::new(Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?)),
+    }
+}
+
+/// Reads a new password: prompted twice without echo on a terminal, else one line of stdin.
+fn read_new_password() -> Result<String, Failure> {
+    use std::io::IsTerminal;
+    let unreadable = |e: std::io::Error| Failure::new(1, format!("cannot read the password: {e}"));
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ").map_err(unreadable)?;
+        let again = rpassword::prompt_password("Repeat it: ").map_err(unreadable)?;
+        if first != again {
+            return Err(Failure::new(2, "the passwords differ"));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line).map_err(unreadable)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+/// `gridscope user …`: what it did, for stdout.
+pub async fn user(config: &Config, command: UserCommand) -> Result<String, Failure> {
+    let accounts = Accounts::new(open_accounts(config)?, SignInLimits::from_config(config));
+    let refused = |e: AccountError| {
+        Failure::new(if matches!(e, AccountError::Store(_)) { 1 } else { 2 }, e.to_string())
+    };
+    match command {
+        UserCommand::Add { username, role } => {
+            let role = Role::parse_account_role(&role)
+                .ok_or_else(|| Failure::new(2, format!("unknown role '{role}': operator or admin")))?;
+            let password = read_new_password()?;
+            let account = accounts.add(&username, role, &password, "cli").await.map_err(refused)?;
+            Ok(format!("added {} ({})", account.username, role.as_str()))
+        }
+        UserCommand::SetPassword { username } => {
+            let password = read_new_password()?;
+            accounts.set_password(&username, &password, "cli").await.map_err(refused)?;
+            Ok(format!("password of {} changed; its sessions ended", username.trim().to_ascii_lowercase()))
+        }
+        UserCommand::Disable { username } => {
+            accounts.enable(&username, false, "cli", "cli").await.map_err(refused)?;
+            Ok(format!("disabled {}", username.trim().to_ascii_lowercase()))
+        }
+        UserCommand::Enable { username } => {
+            accounts.enable(&username, true, "cli", "cli").await.map_err(refused)?;
+            Ok(format!("enabled {}", username.trim().to_ascii_lowercase()))
+        }
+        UserCommand::List => {
+            let list = accounts.list().await.map_err(refused)?;
+            let mut out = format!("{:<24} {:<9} {:<9} {}", "USER", "ROLE", "STATE", "LAST SIGN-IN");
+            for a in list {
+                let state = if !a.enabled {
+                    "disabled"
+                } else if a.locked_until.is_some_and(|t| t > chrono::Utc::now()) {
+                    "locked"
+                } else {
+                    "active"
+                };
+                let last = a
+                    .last_sign_in
+                    .map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+                out.push_str(&format!("\n{:<24} {:<9} {:<9} {}", a.username, a.role.as_str(), state, last));
+            }
+            Ok(out)
         }
     }
 }

@@ -174,6 +174,45 @@ pub struct Config {
     pub llm_cache_ttl_seconds: u64,
     /// `GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS`: pause after 3 failed calls in a row.
     pub llm_breaker_cooldown_seconds: u64,
+    /// `GRIDSCOPE_COOKIE_SECURE`: `true` (the default) sends the session cookie only over HTTPS, as
+    /// `__Host-gridscope`. `false` is for plain-HTTP development on a loopback address only.
+    pub cookie_secure: bool,
+    /// `GRIDSCOPE_SESSION_IDLE_SECONDS`: a session unused this long ends.
+    pub session_idle_seconds: u64,
+    /// `GRIDSCOPE_SESSION_MAX_SECONDS`: a session ends this long after sign-in, used or not.
+    pub session_max_seconds: u64,
+    /// `GRIDSCOPE_TRUSTED_PROXIES`: comma-separated addresses or networks (CIDR) of reverse
+    /// proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
+    pub trusted_proxies: String,
+    /// `GRIDSCOPE_RATE_CLIENT_PER_SECOND`: sustained requests per second per client, any route.
+    pub rate_client_per_second: u32,
+    /// `GRIDSCOPE_RATE_CLIENT_BURST`: requests a client may send at once before the rate applies.
+    pub rate_client_burst: u32,
+    /// `GRIDSCOPE_RATE_LOGIN_PER_MINUTE`: sign-in attempts per minute per client.
+    pub rate_login_per_minute: u32,
+    /// `GRIDSCOPE_RATE_EXPENSIVE_PER_MINUTE`: calls per minute per client of the costly server
+    /// functions (analyst, N-1, impact, maintenance plan) and exports.
+    pub rate_expensive_per_minute: u32,
+    /// `GRIDSCOPE_RATE_GLOBAL_PER_SECOND`: requests per second from all clients together.
+    pub rate_global_per_second: u32,
+    /// `GRIDSCOPE_MAX_BODY_BYTES`: largest request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// `GRIDSCOPE_HEADER_TIMEOUT_SECONDS`: a client must send its request headers within this.
+    pub header_timeout_seconds: u64,
+    /// `GRIDSCOPE_BODY_TIMEOUT_SECONDS`: a client must send its request body within this (408).
+    pub body_timeout_seconds: u64,
+    /// `GRIDSCOPE_REQUEST_TIMEOUT_SECONDS`: a response must start within this (503).
+    pub request_timeout_seconds: u64,
+    /// `GRIDSCOPE_MAX_CONCURRENT_REQUESTS`: requests handled at once; more are shed (503).
+    pub max_concurrent_requests: usize,
+    /// `GRIDSCOPE_LOGIN_MAX_FAILURES`: failed sign-ins before an account is locked (doubling).
+    pub login_max_failures: u32,
+    /// `GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES`: failed sign-ins from one client before it is
+    /// locked out of signing in for `GRIDSCOPE_LOGIN_LOCK_SECONDS` × 15.
+    pub login_client_max_failures: u32,
+    /// `GRIDSCOPE_LOGIN_LOCK_SECONDS`: the first lock of an account; each further failure doubles it
+    /// (at most one day).
+    pub login_lock_seconds: u64,
 }
 
 impl Default for Config {
@@ -217,6 +256,23 @@ impl Default for Config {
             llm_client_requests_per_hour: 30,
             llm_cache_ttl_seconds: 600,
             llm_breaker_cooldown_seconds: 120,
+            cookie_secure: true,
+            session_idle_seconds: 1800,
+            session_max_seconds: 43_200,
+            trusted_proxies: String::new(),
+            rate_client_per_second: 20,
+            rate_client_burst: 200,
+            rate_login_per_minute: 10,
+            rate_expensive_per_minute: 60,
+            rate_global_per_second: 20000,
+            max_body_bytes: 1_048_576,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            request_timeout_seconds: 30,
+            max_concurrent_requests: 1024,
+            login_max_failures: 5,
+            login_client_max_failures: 20,
+            login_lock_seconds: 60,
         }
     }
 }
@@ -271,6 +327,23 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_LLM_CLIENT_REQUESTS_PER_HOUR",
     "GRIDSCOPE_LLM_CACHE_TTL_SECONDS",
     "GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS",
+    "GRIDSCOPE_COOKIE_SECURE",
+    "GRIDSCOPE_SESSION_IDLE_SECONDS",
+    "GRIDSCOPE_SESSION_MAX_SECONDS",
+    "GRIDSCOPE_TRUSTED_PROXIES",
+    "GRIDSCOPE_RATE_CLIENT_PER_SECOND",
+    "GRIDSCOPE_RATE_CLIENT_BURST",
+    "GRIDSCOPE_RATE_LOGIN_PER_MINUTE",
+    "GRIDSCOPE_RATE_EXPENSIVE_PER_MINUTE",
+    "GRIDSCOPE_RATE_GLOBAL_PER_SECOND",
+    "GRIDSCOPE_MAX_BODY_BYTES",
+    "GRIDSCOPE_HEADER_TIMEOUT_SECONDS",
+    "GRIDSCOPE_BODY_TIMEOUT_SECONDS",
+    "GRIDSCOPE_REQUEST_TIMEOUT_SECONDS",
+    "GRIDSCOPE_MAX_CONCURRENT_REQUESTS",
+    "GRIDSCOPE_LOGIN_MAX_FAILURES",
+    "GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES",
+    "GRIDSCOPE_LOGIN_LOCK_SECONDS",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
@@ -361,12 +434,54 @@ impl Config {
                 .unwrap_or(d.llm_cache_ttl_seconds),
             llm_breaker_cooldown_seconds: typed(&figment, "llm_breaker_cooldown_seconds", &mut p)
                 .unwrap_or(d.llm_breaker_cooldown_seconds),
+            cookie_secure: typed(&figment, "cookie_secure", &mut p).unwrap_or(d.cookie_secure),
+            session_idle_seconds: typed(&figment, "session_idle_seconds", &mut p)
+                .unwrap_or(d.session_idle_seconds),
+            session_max_seconds: typed(&figment, "session_max_seconds", &mut p)
+                .unwrap_or(d.session_max_seconds),
+            trusted_proxies: typed(&figment, "trusted_proxies", &mut p).unwrap_or(d.trusted_proxies),
+            rate_client_per_second: typed(&figment, "rate_client_per_second", &mut p)
+                .unwrap_or(d.rate_client_per_second),
+            rate_client_burst: typed(&figment, "rate_client_burst", &mut p).unwrap_or(d.rate_client_burst),
+            rate_login_per_minute: typed(&figment, "rate_login_per_minute", &mut p)
+                .unwrap_or(d.rate_login_per_minute),
+            rate_expensive_per_minute: typed(&figment, "rate_expensive_per_minute", &mut p)
+                .unwrap_or(d.rate_expensive_per_minute),
+            rate_global_per_second: typed(&figment, "rate_global_per_second", &mut p)
+                .unwrap_or(d.rate_global_per_second),
+            max_body_bytes: typed(&figment, "max_body_bytes", &mut p).unwrap_or(d.max_body_bytes),
+            header_timeout_seconds: typed(&figment, "header_timeout_seconds", &mut p)
+                .unwrap_or(d.header_timeout_seconds),
+            body_timeout_seconds: typed(&figment, "body_timeout_seconds", &mut p)
+                .unwrap_or(d.body_timeout_seconds),
+            request_timeout_seconds: typed(&figment, "request_timeout_seconds", &mut p)
+                .unwrap_or(d.request_timeout_seconds),
+            max_concurrent_requests: typed(&figment, "max_concurrent_requests", &mut p)
+                .unwrap_or(d.max_concurrent_requests),
+            login_max_failures: typed(&figment, "login_max_failures", &mut p).unwrap_or(d.login_max_failures),
+            login_client_max_failures: typed(&figment, "login_client_max_failures", &mut p)
+                .unwrap_or(d.login_client_max_failures),
+            login_lock_seconds: typed(&figment, "login_lock_seconds", &mut p).unwrap_or(d.login_lock_seconds),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The reverse proxies trusted to report the client's address.
+    pub fn trusted_proxy_networks(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("'{item}' is not an IP address or CIDR network"))
+            })
+            .collect()
     }
 
     /// The demo grid to load into an empty store, unless turned off.
@@ -404,6 +519,42 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        in_range(&mut problems, "session_idle_seconds", self.session_idle_seconds as u64, 1, 86_400);
+        in_range(&mut problems, "session_max_seconds", self.session_max_seconds as u64, 1, 2_592_000);
+        in_range(&mut problems, "rate_client_per_second", self.rate_client_per_second as u64, 1, 100000);
+        in_range(&mut problems, "rate_client_burst", self.rate_client_burst as u64, 1, 1000000);
+        in_range(&mut problems, "rate_login_per_minute", self.rate_login_per_minute as u64, 1, 10000);
+        in_range(
+            &mut problems,
+            "rate_expensive_per_minute",
+            self.rate_expensive_per_minute as u64,
+            1,
+            100000,
+        );
+        in_range(&mut problems, "rate_global_per_second", self.rate_global_per_second as u64, 1, 10000000);
+        in_range(&mut problems, "max_body_bytes", self.max_body_bytes as u64, 1024, 1073741824);
+        in_range(&mut problems, "header_timeout_seconds", self.header_timeout_seconds as u64, 1, 300);
+        in_range(&mut problems, "body_timeout_seconds", self.body_timeout_seconds as u64, 1, 3600);
+        in_range(&mut problems, "request_timeout_seconds", self.request_timeout_seconds as u64, 1, 3600);
+        in_range(&mut problems, "max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1000000);
+        in_range(&mut problems, "login_max_failures", self.login_max_failures as u64, 1, 1000);
+        in_range(
+            &mut problems,
+            "login_client_max_failures",
+            self.login_client_max_failures as u64,
+            1,
+            100000,
+        );
+        in_range(&mut problems, "login_lock_seconds", self.login_lock_seconds as u64, 1, 86400);
+        if !self.cookie_secure && !self.addr.ip().is_loopback() {
+            problems.push(
+                "  GRIDSCOPE_COOKIE_SECURE: false is only allowed when GRIDSCOPE_ADDR is a loopback address (plain-HTTP development)"
+                    .to_owned(),
+            );
+        }
+        if let Err(e) = self.trusted_proxy_networks() {
+            problems.push(format!("  GRIDSCOPE_TRUSTED_PROXIES: {e}"));
+        }
         if self.llm_provider == LlmProviderChoice::Anthropic && !self.llm_api_key.is_set() {
             problems.push(
                 "  GRIDSCOPE_LLM_API_KEY: required for GRIDSCOPE_LLM_PROVIDER=anthropic (or GRIDSCOPE_LLM_API_KEY_FILE)"
@@ -715,5 +866,12 @@ mod tests {
     fn unrelated_variables_are_ignored() {
         let c = Config::from_vars(vars(&[("GRIDSCOPE_TEST_NEO4J_URI", "bolt://x"), ("PATH", "/bin")]));
         assert_eq!(c.unwrap(), Config::default());
+    }
+}
+
+/// Adds a problem when `value` (of the variable for `field`) is outside `lo..=hi`.
+fn in_range(problems: &mut Vec<String>, field: &str, value: u64, lo: u64, hi: u64) {
+    if !(lo..=hi).contains(&value) {
+        problems.push(format!("  {ENV_PREFIX}{}: between {lo} and {hi}", field.to_ascii_uppercase()));
     }
 }

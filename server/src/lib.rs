@@ -8,6 +8,7 @@
 //! - [`upstream`]: key-bearing upstream APIs (live conditions): limits, quota, breaker.
 //! - [`cli`]: the `gridscope` command line.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
             Command::Import { path, name, dry_run } => {
                 commands::import(&config, &path, name, dry_run).await.map(|out| println!("{out}"))
             }
+            Command::User { command } => commands::user(&config, command).await.map(|out| println!("{out}")),
             Command::Analyze { analysis, grid, switches, json } => {
                 commands::analyze(&config, analysis, grid.as_deref(), switches, json)
                     .await
@@ -44,7 +45,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> std::io::Result<()> {
-    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let limits = server::http::serve::ConnectionLimits {
+        header_timeout: Duration::from_secs(config.header_timeout_seconds),
+        grace: Duration::from_secs(config.shutdown_grace_seconds),
+    };
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr)))?;
@@ -53,27 +57,28 @@ async fn serve(config: Config) -> std::io::Result<()> {
     load_demo_grid(&config, store.as_ref()).await;
     let live = server::upstream::live::start(&config, store.clone())?;
     let model = server::upstream::llm::start(&config)?;
-    let app = router(AppState::with_live(config, store, live).with_model(model));
+    let state = AppState::with_live(config, store, live)?.with_model(model);
+    spawn_session_cleanup(state.sessions.clone());
+    let app = router(state);
     tracing::info!(%addr, url = %format!("http://{addr}/"), "gridscope listening");
-
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!(grace_seconds = grace.as_secs(), "shutting down: draining in-flight requests");
-            let _ = signalled_tx.send(());
-        });
-    let server = tokio::spawn(async move { server.await });
-
-    // After the signal, in-flight requests get `grace` to finish.
-    tokio::select! {
-        result = server => result.map_err(std::io::Error::other)??,
-        _ = async { let _ = signalled_rx.await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("grace period over; exiting with requests still in flight");
-        }
-    }
+    server::http::serve::serve(listener, app, limits, shutdown_signal()).await?;
     tracing::info!("gridscope stopped");
     Ok(())
+}
+
+/// Deletes expired session records every ten minutes.
+fn spawn_session_cleanup(sessions: server::auth::sessions::SqliteSessions) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match sessions.delete_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "expired sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete expired sessions"),
+            }
+        }
+    });
 }
 
 /// An empty store gets the demo grid, so a first run has something to show.

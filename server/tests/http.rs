@@ -12,7 +12,7 @@ fn app_with_site_root(site_root: &std::path::Path) -> axum::Router {
     let config =
         Config { site_root: site_root.to_path_buf(), data_dir: site_root.join("data"), ..Config::default() };
     let store = server::commands::open_store(&config).unwrap();
-    router(AppState::new(config, store))
+    router(AppState::new(config, store).unwrap())
 }
 
 async fn send(app: axum::Router, req: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {

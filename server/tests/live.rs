@@ -347,7 +347,7 @@ async fn the_server_function_and_readyz_report_the_state_end_to_end() {
     live.poll_once().await;
     let config =
         Config { data_dir: h.dir.path().join("data"), site_root: h.dir.path().into(), ..Config::default() };
-    let app = server::http::router(server::http::AppState::with_live(config, h.store.clone(), live));
+    let app = server::http::router(server::http::AppState::with_live(config, h.store.clone(), live).unwrap());
     let request = |req: Request<Body>| {
         let app = app.clone();
         async move {

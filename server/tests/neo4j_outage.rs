@@ -88,7 +88,14 @@ async fn requests_fail_fast_while_neo4j_is_down_and_recover_when_it_returns() {
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{http}");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    // No pooled connections: this test blocks its runtime while Neo4j stops, so a pooled
+    // connection the server closed as idle meanwhile (after the header timeout) would be
+    // reused before the client noticed.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let wait_until = |what: &'static str, limit: Duration| {
         let client = client.clone();
         let base = base.clone();

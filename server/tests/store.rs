@@ -148,9 +148,13 @@ fn neo4j_settings() -> Option<Neo4jSettings> {
 }
 
 #[tokio::test]
-async fn neo4j_store_keeps_the_contract() {
+async fn neo4j_store_keeps_the_contract_for_grids_and_accounts() {
     let Some(settings) = neo4j_settings() else { return };
-    contract("neo4j", move || Arc::new(Cached::new(Neo4j::new(settings.clone())))).await;
+    let for_grid = settings.clone();
+    contract("neo4j", move || Arc::new(Cached::new(Neo4j::new(for_grid.clone())))).await;
+    // After the grid contract, not beside it: both replace the grid of the one database.
+    let accounts = Arc::new(Neo4j::new(settings.clone()));
+    account_contract("neo4j", accounts, Arc::new(Cached::new(Neo4j::new(settings)))).await;
 }
 
 #[tokio::test]
@@ -195,4 +199,66 @@ async fn an_unreachable_neo4j_fails_fast_as_unavailable() {
     // Refused connections fail at once (the driver's retries are bypassed); a hung server is cut
     // off by the 5 s timeout.
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+/// The account and audit contract: create (unique), read, save, list, and the audit log
+/// newest first; replacing the grid leaves accounts and audit alone.
+async fn account_contract(
+    label: &str,
+    accounts: Arc<dyn server::store::AccountStore>,
+    grid_store: Arc<dyn GridStore>,
+) {
+    use app::api::auth::{AuditEntry, Role};
+    use server::store::Account;
+    let name = format!("user-{}", fastrand::u64(..));
+    let account = Account {
+        username: name.clone(),
+        role: Role::Operator,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        enabled: true,
+        generation: 0,
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: "2026-11-26T10:00:00Z".parse().unwrap(),
+        last_sign_in: None,
+    };
+    assert!(accounts.create_account(&account).await.unwrap(), "{label}: created");
+    let taken = Account { role: Role::Admin, ..account.clone() };
+    assert!(!accounts.create_account(&taken).await.unwrap(), "{label}: a taken name is refused");
+    assert_eq!(accounts.account(&name).await.unwrap(), Some(account.clone()), "{label}: the first one stays");
+    let changed = Account { generation: 3, failed_sign_ins: 2, enabled: false, ..account.clone() };
+    accounts.save_account(&changed).await.unwrap();
+    assert_eq!(accounts.account(&name).await.unwrap(), Some(changed.clone()), "{label}: saved");
+    assert!(accounts.accounts().await.unwrap().contains(&changed), "{label}: listed");
+    assert_eq!(accounts.account("nobody-by-this-name").await.unwrap(), None);
+
+    let entry = |i: i64| AuditEntry {
+        at: chrono::Utc::now() + chrono::Duration::milliseconds(i),
+        actor: name.clone(),
+        action: format!("action-{i}"),
+        target: Some("MATCH (n) DETACH DELETE n".into()),
+        client: "203.0.113.7".into(),
+        outcome: "ok".into(),
+    };
+    for i in 0..3 {
+        accounts.append_audit(&entry(i)).await.unwrap();
+    }
+    let newest: Vec<String> = accounts.audit(2).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert_eq!(newest, ["action-2", "action-1"], "{label}: newest first, limited");
+
+    grid_store.replace_grid("after-accounts", grid(3)).await.unwrap();
+    assert_eq!(accounts.account(&name).await.unwrap(), Some(changed), "{label}: an import kept the account");
+    assert_eq!(
+        accounts.audit(1).await.unwrap()[0].action,
+        "action-2",
+        "{label}: an import kept the audit log"
+    );
+}
+
+#[tokio::test]
+async fn embedded_store_keeps_the_account_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = Arc::new(Embedded::open(dir.path()).unwrap());
+    let grid_store = Arc::new(Cached::new(Embedded::open(dir.path()).unwrap()));
+    account_contract("embedded", accounts, grid_store).await;
 }

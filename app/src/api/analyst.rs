@@ -91,6 +91,7 @@ fn garbled() -> AppError {
 #[server(endpoint = "analyst_ask", output = Streaming)]
 pub async fn ask_analyst(question: String) -> Result<ByteStream<AppError>, AppError> {
     use futures::StreamExt;
+    super::auth::require(super::auth::Role::Operator)?;
     let (start, facts, request) = prepare(&question).await?;
     let model = use_context::<std::sync::Arc<dyn crate::ports::AnswerModel>>();
     let offline = |start: AnalystEvent| {
@@ -175,9 +176,7 @@ async fn prepare(
         intent,
         today,
     );
-    let client = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<crate::ports::ClientId>().cloned())
-        .unwrap_or_else(|| crate::ports::ClientId("unknown".to_owned()));
+    let client = super::auth::current_client();
     let request = crate::ports::ModelRequest {
         client,
         question: question.clone(),

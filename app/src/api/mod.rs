@@ -3,6 +3,7 @@
 
 pub mod analyst;
 pub mod assets;
+pub mod auth;
 pub mod grid;
 pub mod live;
 pub mod maintenance;
@@ -40,6 +41,7 @@ pub(crate) fn with_status(error: crate::error::AppError) -> crate::error::AppErr
     let status = match error.code {
         ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::SourceUnavailable | ErrorCode::StaleData => StatusCode::SERVICE_UNAVAILABLE,

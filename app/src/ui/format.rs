@@ -96,3 +96,8 @@ mod tests {
         assert_eq!(money(-25000.0), "−25\u{202f}000");
     }
 }
+
+/// A moment as operators read it in tables: `2026-11-26 14:05 UTC`.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}

@@ -1,6 +1,8 @@
 //! The HTML shell, the router and the layout every page shares.
 
 pub mod chart;
+#[cfg(feature = "ssr")]
+pub mod csp;
 pub mod format;
 pub mod pages;
 
@@ -11,10 +13,13 @@ use leptos_router::{
     lazy_route, path, Lazy, LazyRoute,
 };
 
+use crate::api::auth::{Principal, Role};
 use pages::{
+    admin::Admin,
     analyst::Analyst,
     asset::AssetPage,
     assets::Assets,
+    login::Login,
     maintenance::Maintenance,
     map::MapPage,
     not_found::NotFound,
@@ -49,9 +54,20 @@ lazy_page!(MapRoute, MapPage);
 lazy_page!(N1Route, N1);
 lazy_page!(MaintenanceRoute, Maintenance);
 lazy_page!(AnalystRoute, Analyst);
+lazy_page!(LoginRoute, Login);
+lazy_page!(AdminRoute, Admin);
 
-/// The document around the app, rendered on the server only.
+/// The document around the app, rendered on the server only. Its response carries the
+/// Content-Security-Policy with this response's nonce (the one on the hydration scripts).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        if let Ok(value) = http::HeaderValue::from_str(&csp::page_policy(&nonce)) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en" data-theme=current_theme()>
@@ -131,9 +147,50 @@ fn ThemeToggle() -> impl IntoView {
     }
 }
 
+/// Who is using the app, loaded once per page load (a sign-in or sign-out reloads the page).
+#[derive(Clone, Copy)]
+pub struct Me(pub Resource<Result<Principal, crate::error::AppError>>);
+
+impl Me {
+    /// The caller's role once known (viewer until then, and on error).
+    pub fn role(self) -> Role {
+        self.0.get().and_then(Result::ok).map_or(Role::Viewer, |p| p.role)
+    }
+}
+
+/// Sign-in state in the header: a link to sign in, or who is signed in and a sign-out button.
+#[component]
+fn Account() -> impl IntoView {
+    use crate::api::auth::Logout;
+    let me = expect_context::<Me>();
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().assign("/");
+        }
+    });
+    view! {
+        <Transition fallback=|| ()>
+            {move || me.0.get().map(|me| match me {
+                Ok(Principal { username: Some(name), role }) => view! {
+                    <span class="account" data-testid="signed-in-as" data-role=role.as_str()>
+                        {name} " (" {role.as_str()} ")"
+                    </span>
+                    <ActionForm action=logout attr:class="inline">
+                        <button class="link-button" type="submit" data-testid="sign-out">"Sign out"</button>
+                    </ActionForm>
+                }.into_any(),
+                _ => view! { <a class="account" href="/login" data-testid="sign-in-link">"Sign in"</a> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let me = Me(Resource::new(|| (), |_| crate::api::auth::whoami()));
+    provide_context(me);
 
     // Effects run only in the browser, after hydration: the tests wait for this marker
     // before they interact with the page.
@@ -158,8 +215,12 @@ pub fn App() -> impl IntoView {
                         <A href="/impact">"Impact"</A>
                         <A href="/n1">"N-1"</A>
                         <A href="/maintenance">"Maintenance"</A>
-                        <A href="/analyst">"Analyst"</A>
+                        <Transition fallback=|| ()>
+                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/analyst">"Analyst"</A> })}
+                            {move || (me.role() >= Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
+                        </Transition>
                     </nav>
+                    <Account/>
                     <ThemeToggle/>
                 </header>
                 <main class="content" id="main">
@@ -172,6 +233,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/n1") view={Lazy::<N1Route>::new()}/>
                         <Route path=path!("/maintenance") view={Lazy::<MaintenanceRoute>::new()}/>
                         <Route path=path!("/analyst") view={Lazy::<AnalystRoute>::new()}/>
+                        <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                        <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()}/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -2,21 +2,32 @@
 //! operational endpoints, with the middleware around them.
 
 pub mod export;
+pub mod limits;
 pub mod ops;
+pub mod security;
+pub mod serve;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
+use axum::routing::any_service;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use tower::ServiceBuilder;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use app::ports::{AnswerModel, ClientId, GridStore, LiveFeed, ServerInfo};
+use app::error::{AppError, ErrorCode};
+use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
 
+use crate::auth::sessions::{self, Authenticator, SessionTimes, SqliteSessions};
+use crate::auth::{Accounts, SignInLimits};
 use crate::config::Config;
+use security::{error_response, BodyLimits, HeaderPolicy, TrustedProxies};
 
 /// Everything a request handler may need, shared by all requests.
 #[derive(Clone)]
@@ -28,6 +39,8 @@ pub struct AppState {
     pub live: Arc<dyn LiveFeed>,
     /// The analyst's language model; `None` for the offline analyst.
     pub model: Option<Arc<dyn AnswerModel>>,
+    pub accounts: Arc<Accounts>,
+    pub sessions: SqliteSessions,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -38,19 +51,30 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
 
 impl AppState {
     /// State without live conditions (no provider).
-    pub fn new(config: Config, store: Arc<dyn GridStore>) -> Self {
+    pub fn new(config: Config, store: Arc<dyn GridStore>) -> std::io::Result<Self> {
         Self::with_live(config, store, Arc::new(crate::upstream::live::NotConfigured))
     }
 
-    pub fn with_live(config: Config, store: Arc<dyn GridStore>, live: Arc<dyn LiveFeed>) -> Self {
-        Self {
+    /// State with live conditions; opens the account store and the session store.
+    pub fn with_live(
+        config: Config,
+        store: Arc<dyn GridStore>,
+        live: Arc<dyn LiveFeed>,
+    ) -> std::io::Result<Self> {
+        let account_store =
+            crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
+        let sessions =
+            SqliteSessions::open(&config.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
+            accounts: Arc::new(Accounts::new(account_store, SignInLimits::from_config(&config))),
             config: Arc::new(config),
             store,
             live,
             model: None,
-        }
+            sessions,
+        })
     }
 
     /// The same state with the analyst's language model.
@@ -81,17 +105,19 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// The whole application as one router.
-pub fn router(state: AppState) -> Router {
+/// The pages, server functions, exports and operational endpoints.
+fn app_routes(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let info = state.info.clone();
     let store = state.store.clone();
     let live = state.live.clone();
     let model = state.model.clone();
+    let accounts: Arc<dyn AccountService> = state.accounts.clone();
     let context = move || {
         provide_context(info.clone());
         provide_context(store.clone());
         provide_context(live.clone());
+        provide_context(accounts.clone());
         if let Some(model) = &model {
             provide_context(model.clone());
         }
@@ -115,20 +141,62 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().compress_when(
             DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
         ))
-        .layer(axum::middleware::from_fn(identify_client))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Marks the request with who sent it (the TCP peer's address), for per-client limits.
-async fn identify_client(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "local".to_owned(), |info| info.0.ip().to_string());
-    request.extensions_mut().insert(ClientId(peer));
-    next.run(request).await
+/// The whole application: the routes behind every control, outermost first:
+/// trace → client address → security headers → CSRF refusal → load shedding → request
+/// timeout → global and per-client rate limits → body limits → session → caller → (tighter
+/// limits on sign-in and costly paths) → routes.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let limits = limits::RateLimits::from_config(&config);
+    limits.spawn_cleanup();
+    let times = SessionTimes::from_config(&config);
+    let session_layer = sessions::layer(state.sessions.clone(), config.cookie_secure, times);
+    let authenticator = Authenticator { accounts: state.accounts.clone(), times };
+    let proxies = Arc::new(TrustedProxies(config.trusted_proxy_networks().unwrap_or_default()));
+    let header_policy = Arc::new(HeaderPolicy {
+        hsts: config.cookie_secure,
+        session_cookie: sessions::cookie_name(config.cookie_secure),
+    });
+    let body_limits = BodyLimits {
+        max_bytes: config.max_body_bytes,
+        read_timeout: Duration::from_secs(config.body_timeout_seconds),
+    };
+
+    let app = app_routes(state);
+    let mut routes = Router::new();
+    for path in limits::SIGN_IN_PATHS {
+        routes = routes.route(path, any_service(app.clone()).layer(limits.sign_in.clone()));
+    }
+    for path in limits::EXPENSIVE_PATHS {
+        routes = routes.route(path, any_service(app.clone()).layer(limits.expensive.clone()));
+    }
+    routes
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn_with_state(authenticator, sessions::authenticate))
+        .layer(session_layer)
+        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body))
+        .layer(limits.client)
+        .layer(limits.global)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(config.request_timeout_seconds),
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    error_response(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        AppError::new(ErrorCode::SourceUnavailable, "The server is busy.").retry_after(1),
+                    )
+                }))
+                .load_shed()
+                .concurrency_limit(config.max_concurrent_requests),
+        )
+        .layer(axum::middleware::from_fn(security::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(header_policy, security::security_headers))
+        .layer(axum::middleware::from_fn_with_state(proxies, security::identify_client))
+        .layer(TraceLayer::new_for_http())
 }

@@ -21,11 +21,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::Backend;
+use super::{from_json, to_json, Account, AccountStore, Backend};
+use app::api::auth::AuditEntry;
 
 /// The database file inside `GRIDSCOPE_DATA_DIR`.
 pub const FILE_NAME: &str = "gridscope.sqlite3";
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the grid; 2: accounts and the audit log (added by `CREATE … IF NOT EXISTS`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, asset TEXT NOT NULL, data TEXT NOT NULL) STRICT;
 CREATE INDEX IF NOT EXISTS maintenance_asset ON maintenance (asset);
 CREATE INDEX IF NOT EXISTS incidents_asset ON incidents (asset);
+CREATE TABLE IF NOT EXISTS accounts (username TEXT PRIMARY KEY, data TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, data TEXT NOT NULL) STRICT;
 ";
 
 pub struct Embedded {
@@ -214,6 +218,82 @@ impl Backend for Embedded {
             c.query_row("SELECT count(*) FROM meta", [], |r| r.get::<_, i64>(0))
                 .map(|_| ())
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AccountStore for Embedded {
+    async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let username = username.to_owned();
+        self.with_connection(move |c| {
+            let data: Option<String> = c
+                .query_row("SELECT data FROM accounts WHERE username = ?1", [&username], |r| r.get(0))
+                .optional()
+                .map_err(unavailable("cannot read the account"))?;
+            data.map(|d| from_json("account", &d)).transpose()
+        })
+        .await
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.with_connection(|c| {
+            let mut statement = c
+                .prepare("SELECT data FROM accounts ORDER BY username")
+                .map_err(unavailable("cannot read the accounts"))?;
+            let rows = statement
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable("cannot read the accounts"))?;
+            rows.map(|d| from_json("account", &d.map_err(unavailable("cannot read the accounts"))?)).collect()
+        })
+        .await
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let (username, data) = (account.username.clone(), to_json(account)?);
+        self.with_connection(move |c| {
+            let added = c
+                .execute(
+                    "INSERT OR IGNORE INTO accounts (username, data) VALUES (?1, ?2)",
+                    params![username, data],
+                )
+                .map_err(unavailable("cannot add the account"))?;
+            Ok(added == 1)
+        })
+        .await
+    }
+
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError> {
+        let (username, data) = (account.username.clone(), to_json(account)?);
+        self.with_connection(move |c| {
+            c.execute("UPDATE accounts SET data = ?2 WHERE username = ?1", params![username, data])
+                .map_err(unavailable("cannot save the account"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let (at, data) = (entry.at.to_rfc3339(), to_json(entry)?);
+        self.with_connection(move |c| {
+            c.execute("INSERT INTO audit (at, data) VALUES (?1, ?2)", params![at, data])
+                .map_err(unavailable("cannot write the audit log"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with_connection(move |c| {
+            let mut statement = c
+                .prepare("SELECT data FROM audit ORDER BY id DESC LIMIT ?1")
+                .map_err(unavailable("cannot read the audit log"))?;
+            let rows = statement
+                .query_map([limit as i64], |r| r.get::<_, String>(0))
+                .map_err(unavailable("cannot read the audit log"))?;
+            rows.map(|d| from_json("audit entry", &d.map_err(unavailable("cannot read the audit log"))?))
+                .collect()
         })
         .await
     }

@@ -11,9 +11,12 @@ pub mod neo4j;
 
 use std::sync::Arc;
 
+use app::api::auth::{AuditEntry, Role};
 use app::domain::model::GridData;
 use app::ports::{GridMeta, GridSnapshot, GridStore, StoreError};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 /// What a storage backend does: persist and read back whole grids.
@@ -78,4 +81,56 @@ impl<B: Backend> GridStore for Cached<B> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await
     }
+}
+
+/// An operator account as stored (in the same store as the grid).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub username: String,
+    pub role: Role,
+    /// Argon2id, in the PHC string format (algorithm, parameters and salt included).
+    pub password_hash: String,
+    pub enabled: bool,
+    /// Bumped to end every session of the account: sessions remember the value at sign-in.
+    pub generation: u64,
+    /// Failed sign-ins since the last success.
+    pub failed_sign_ins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("enabled", &self.enabled)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where accounts and the audit log live. Implemented by both stores; records are kept as
+/// JSON documents so both store exactly the same thing.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn account(&self, username: &str) -> Result<Option<Account>, StoreError>;
+    /// All accounts, by user name.
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Adds an account; `false` (and nothing written) when the user name is taken.
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError>;
+    /// Replaces an existing account's record.
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError>;
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest `limit` entries, newest first.
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }

@@ -27,8 +27,9 @@ use chrono::{DateTime, Utc};
 use neo4rs::{query, BoltType, ConfigBuilder, Graph, Query, Txn};
 use tokio::sync::Mutex;
 
-use super::Backend;
+use super::{from_json, to_json, Account, AccountStore, Backend};
 use crate::config::Secret;
+use app::api::auth::AuditEntry;
 
 /// Rows per `UNWIND` batch inside an import transaction.
 const BATCH: usize = 2_000;
@@ -106,6 +107,8 @@ const SCHEMA: &[&str] = &[
     "CREATE CONSTRAINT grid_meta_key IF NOT EXISTS FOR (g:GridMeta) REQUIRE g.key IS UNIQUE",
     "CREATE INDEX asset_kind IF NOT EXISTS FOR (a:Asset) ON (a.kind)",
     "CREATE INDEX asset_region IF NOT EXISTS FOR (a:Asset) ON (a.region)",
+    "CREATE CONSTRAINT account_username IF NOT EXISTS FOR (a:Account) REQUIRE a.username IS UNIQUE",
+    "CREATE INDEX audit_at IF NOT EXISTS FOR (e:AuditEntry) ON (e.at)",
 ];
 
 /// The label of each kind (a fixed set: labels cannot be query parameters).
@@ -206,10 +209,30 @@ impl Neo4j {
         let mut ready = self.schema_ready.lock().await;
         if !*ready {
             // One transaction each (schema and data changes cannot share one), not retried.
+            // A schema change can deadlock with concurrent writers (or another instance setting
+            // up the schema): Neo4j reports that as transient; it is tried again, briefly. Two
+            // handles racing to create the same rule: the loser is told it already exists.
             for statement in SCHEMA {
-                let mut txn = graph.start_txn().await.map_err(unavailable)?;
-                txn.run(query(statement)).await.map_err(unavailable)?;
-                txn.commit().await.map_err(unavailable)?;
+                let mut attempt = 0u64;
+                loop {
+                    attempt += 1;
+                    let result = async {
+                        let mut txn = graph.start_txn().await.map_err(unavailable)?;
+                        txn.run(query(statement)).await.map_err(unavailable)?;
+                        txn.commit().await.map_err(unavailable)
+                    }
+                    .await;
+                    match result {
+                        // Another handle created the same rule a moment earlier: done.
+                        Err(StoreError::Unavailable(d)) if d.contains("AlreadyExists") => break,
+                        Err(StoreError::Unavailable(d))
+                            if attempt < 5 && d.contains("Neo.TransientError") =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                        }
+                        other => break other?,
+                    }
+                }
             }
             *ready = true;
         }
@@ -435,5 +458,112 @@ impl Backend for Neo4j {
             txn.commit().await.map_err(unavailable)
         })
         .await
+    }
+}
+
+impl Neo4j {
+    /// The `data` column of every row of a read, parsed.
+    async fn documents<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        q: Query,
+    ) -> Result<Vec<T>, StoreError> {
+        self.with_transient_retries(what, || async {
+            let mut txn = self.txn().await?;
+            let mut rows = txn.execute(q.clone()).await.map_err(unavailable)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
+                let data: String = row.get("data").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(from_json(what, &data)?);
+            }
+            txn.commit().await.map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// One write statement in its own transaction; the number of rows it returned.
+    async fn write(&self, what: &str, q: Query) -> Result<usize, StoreError> {
+        self.with_transient_retries(what, || async {
+            let mut txn = self.txn().await?;
+            let mut rows = txn.execute(q.clone()).await.map_err(unavailable)?;
+            let mut count = 0;
+            while rows.next(txn.handle()).await.map_err(unavailable)?.is_some() {
+                count += 1;
+            }
+            txn.commit().await.map_err(unavailable)?;
+            Ok(count)
+        })
+        .await
+    }
+
+    /// Runs `work` under the timeout, again (up to three times in all) when Neo4j reports a
+    /// transient error such as a deadlock between concurrent transactions, as it asks clients
+    /// to; such a transaction was rolled back, so running it again is safe.
+    async fn with_transient_retries<T, F, Fut>(&self, what: &str, work: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.timed(self.settings.timeout, what, work()).await {
+                Err(StoreError::Unavailable(detail))
+                    if attempt < 3 && detail.contains("Neo.TransientError") =>
+                {
+                    tracing::debug!(what, attempt, "neo4j transient error; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for Neo4j {
+    async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
+        let q = query("MATCH (a:Account {username: $username}) RETURN a.data AS data")
+            .param("username", username);
+        Ok(self.documents("account", q).await?.into_iter().next())
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        self.documents("account", query("MATCH (a:Account) RETURN a.data AS data ORDER BY a.username")).await
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
+        // MERGE under the uniqueness constraint: a concurrent create of the same name cannot
+        // produce two nodes; `created` tells whether this call made it.
+        let q = query(
+            "MERGE (a:Account {username: $username}) \
+             ON CREATE SET a.data = $data, a.fresh = true \
+             WITH a, coalesce(a.fresh, false) AS created REMOVE a.fresh \
+             WITH created WHERE created RETURN created",
+        )
+        .param("username", account.username.as_str())
+        .param("data", to_json(account)?);
+        Ok(self.write("adding the account", q).await? == 1)
+    }
+
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError> {
+        let q = query("MATCH (a:Account {username: $username}) SET a.data = $data RETURN a.username")
+            .param("username", account.username.as_str())
+            .param("data", to_json(account)?);
+        self.write("saving the account", q).await.map(drop)
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let q = query("CREATE (e:AuditEntry {at: $at, data: $data}) RETURN e.at")
+            .param("at", entry.at.timestamp_micros())
+            .param("data", to_json(entry)?);
+        self.write("writing the audit log", q).await.map(drop)
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let q = query("MATCH (e:AuditEntry) RETURN e.data AS data ORDER BY e.at DESC LIMIT $limit")
+            .param("limit", limit as i64);
+        self.documents("audit entry", q).await
     }
 }

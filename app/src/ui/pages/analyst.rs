@@ -70,9 +70,10 @@ pub fn Analyst() -> impl IntoView {
         });
     });
     let current = params.get_untracked().get("q").unwrap_or_default();
-    view! {
-        <Title text="Analyst"/>
-        <h1>"Analyst"</h1>
+    let me = expect_context::<crate::ui::Me>();
+    let form = move || {
+        let current = current.clone();
+        view! {
         <Form method="GET" action="/analyst" attr:class="ask" attr:aria-label="Ask the analyst">
             <label for="question">"Your question"</label>
             <textarea id="question" name="q" rows="3" maxlength=MAX_QUESTION_CHARS required
@@ -84,6 +85,22 @@ pub fn Analyst() -> impl IntoView {
                 <li><a href=format!("/analyst?q={}", form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())>{s}</a></li>
             }).collect_view()}
         </ul>
+        }
+    };
+    view! {
+        <Title text="Analyst"/>
+        <h1>"Analyst"</h1>
+        <Transition fallback=|| ()>
+            {move || me.0.get().map(|_| if me.role() >= crate::api::auth::Role::Operator {
+                form().into_any()
+            } else {
+                view! {
+                    <p class="notice" data-testid="analyst-sign-in">
+                        "The analyst answers operators. " <a href="/login?next=/analyst">"Sign in"</a> " to ask it."
+                    </p>
+                }.into_any()
+            })}
+        </Transition>
         {move || match question.get() {
             None => view! { <p class="muted">"Ask about risks, outages, maintenance or single points of failure; name assets by their id."</p> }.into_any(),
             Some(_) => view! { <AnswerView answer=answer/> }.into_any(),

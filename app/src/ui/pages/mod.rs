@@ -1,8 +1,10 @@
 //! One module per route.
 
+pub mod admin;
 pub mod analyst;
 pub mod asset;
 pub mod assets;
+pub mod login;
 pub mod maintenance;
 pub mod map;
 pub mod not_found;

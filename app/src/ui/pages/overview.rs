@@ -322,9 +322,11 @@ fn LiveCard(live: LiveConditions) -> impl IntoView {
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
     let retry = error.retry_after_seconds.map(|s| format!(" Try again in {}.", format::duration(s)));
+    let sign_in = (error.code == crate::error::ErrorCode::Unauthorized)
+        .then(|| view! { " " <a href="/login" data-testid="sign-in-prompt">"Sign in"</a> });
     view! {
         <p class="error" role="alert" data-error-code=error.code.as_str()>
-            {error.message} {retry} " (" <code>{error.code.as_str()}</code> ")"
+            {error.message} {retry} " (" <code>{error.code.as_str()}</code> ")" {sign_in}
         </p>
     }
 }

@@ -1,0 +1,32 @@
+//! The Content-Security-Policy: pages may run only the scripts the server marked with this
+//! response's nonce (and what those load: `strict-dynamic`), compile WebAssembly, and talk to
+//! their own origin; nothing may frame them, change their base URL or embed plugins.
+
+/// The policy for an HTML page whose inline and module scripts carry `nonce`.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+         manifest-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
+         form-action 'self'"
+    )
+}
+
+/// The policy for every other response (data, files, errors): nothing runs, nothing frames it.
+pub const OTHER_POLICY: &str =
+    "default-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_policy_allows_only_nonced_scripts_and_forbids_framing() {
+        let policy = page_policy("abc123");
+        assert!(policy.contains("script-src 'nonce-abc123' 'strict-dynamic' 'wasm-unsafe-eval'"));
+        assert!(!policy.contains("unsafe-inline"));
+        for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
+            assert!(policy.contains(directive), "{directive} missing from {policy}");
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! Operator accounts: passwords (Argon2id), sign-in within brute-force limits, sessions that an
+//! admin can end, and the audit log of who did what.
+//!
+//! - Passwords: at least 12 characters, no composition rules (NIST SP 800-63B); hashed with
+//!   Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane) on the blocking pool, at most
+//!   as many at once as there are cores, so a burst of sign-ins cannot starve the runtime.
+//! - Brute force: each failed sign-in counts against the account (locked for
+//!   `login_lock_seconds`, doubling per further failure, after `login_max_failures`) and
+//!   against the client address (locked out of signing in after `login_client_max_failures`).
+//!   A locked account is refused before its password is checked, so locking leaks nothing.
+//!   Unknown names cost the same hashing as known ones.
+//! - Sessions remember the account's `generation` at sign-in; ending an account's sessions,
+//!   disabling it or changing its password bumps it, and older sessions stop counting at once.
+
+pub mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::api::auth::{AuditEntry, Principal, Role, UserSummary};
+use app::error::{AppError, ErrorCode};
+use app::ports::{AccountService, ClientId, SessionAuth, SignedIn, StoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::config::Config;
+use crate::store::{Account, AccountStore};
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longer passwords are refused before hashing (hashing cost must not be the attacker's choice).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// The longest an account stays locked, however many failures.
+const MAX_LOCK: Duration = Duration::from_secs(86_400);
+
+/// Why an account change was refused (for the CLI and the admin page).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no account named '{0}'")]
+    NotFound(String),
+    #[error("an account named '{0}' already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AccountError> for AppError {
+    fn from(e: AccountError) -> AppError {
+        match e {
+            AccountError::Invalid(message) => AppError::invalid_input(message),
+            AccountError::NotFound(name) => {
+                AppError::new(ErrorCode::NotFound, format!("No account named '{name}'."))
+            }
+            AccountError::Exists(name) => {
+                AppError::invalid_input(format!("An account named '{name}' already exists."))
+            }
+            AccountError::Store(e) => AppError::from(e),
+        }
+    }
+}
+
+/// A user name as stored: trimmed, lower case, 1–64 of `a-z 0-9 . _ -`.
+pub fn normalise_username(name: &str) -> Result<String, AccountError> {
+    let name = name.trim().to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_USERNAME_CHARS
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(name)
+    } else {
+        Err(AccountError::Invalid(format!(
+            "A user name is 1 to {MAX_USERNAME_CHARS} letters, digits, dots, dashes or underscores."
+        )))
+    }
+}
+
+/// The password policy: length only.
+pub fn check_password_policy(password: &str) -> Result<(), AccountError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AccountError::Invalid(format!(
+            "A password needs at least {MIN_PASSWORD_CHARS} characters."
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AccountError::Invalid(format!("A password can be at most {MAX_PASSWORD_BYTES} bytes.")));
+    }
+    Ok(())
+}
+
+/// Sign-in limits, from the configuration.
+#[derive(Clone, Debug)]
+pub struct SignInLimits {
+    pub account_failures: u32,
+    pub client_failures: u32,
+    pub lock: Duration,
+}
+
+impl SignInLimits {
+    pub fn from_config(config: &Config) -> SignInLimits {
+        SignInLimits {
+            account_failures: config.login_max_failures,
+            client_failures: config.login_client_max_failures,
+            lock: Duration::from_secs(config.login_lock_seconds),
+        }
+    }
+
+    /// How long a client stays locked out of signing in after too many failures.
+    fn client_lock(&self) -> Duration {
+        (self.lock * 15).min(MAX_LOCK)
+    }
+
+    /// How long an account is locked after `failures` failures in a row (none below the limit).
+    fn account_lock(&self, failures: u32) -> Option<Duration> {
+        let over = failures.checked_sub(self.account_failures)?;
+        Some(self.lock.saturating_mul(2u32.saturating_pow(over.min(20))).min(MAX_LOCK))
+    }
+}
+
+/// Argon2id with OWASP's minimum parameters (m = 19 MiB, t = 2, p = 1).
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).expect("valid Argon2 parameters"),
+    )
+}
+
+/// Password hashing off the async runtime, a bounded number at a time.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Hasher { permits: Arc::new(Semaphore::new(cores)) }
+    }
+}
+
+impl Hasher {
+    pub async fn hash(&self, password: &str) -> Result<String, AccountError> {
+        let password = password.to_owned();
+        self.blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| AccountError::Invalid(format!("cannot hash the password: {e}")))
+        })
+        .await?
+    }
+
+    /// Whether `password` matches the PHC string `hash` (a malformed hash matches nothing).
+    pub async fn verify(&self, password: &str, hash: &str) -> bool {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        self.blocking(move || {
+            PasswordHash::new(&hash)
+                .is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccountError> {
+        let _permit =
+            self.permits.acquire().await.map_err(|_| AccountError::Invalid("shutting down".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| AccountError::Invalid(format!("hashing failed: {e}")))
+    }
+}
+
+/// The account service the server functions and the CLI use.
+pub struct Accounts {
+    store: Arc<dyn AccountStore>,
+    hasher: Hasher,
+    limits: SignInLimits,
+    /// Failed sign-ins per client address; an entry lives `client_lock` after its last update.
+    client_failures: moka::sync::Cache<String, u32>,
+    /// Serialises read-modify-write of accounts (failure counters, generation).
+    updates: Mutex<()>,
+    /// Verified against when the account does not exist, so unknown names take as long.
+    decoy_hash: tokio::sync::OnceCell<String>,
+}
+
+fn bad_credentials() -> AppError {
+    AppError::new(ErrorCode::Unauthorized, "The user name or password is wrong.")
+}
+
+fn locked(remaining: Duration) -> AppError {
+    AppError::new(ErrorCode::RateLimited, "Too many failed sign-ins: signing in is paused.")
+        .retry_after(remaining.as_secs().max(1))
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn AccountStore>, limits: SignInLimits) -> Accounts {
+        let client_failures =
+            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(limits.client_lock()).build();
+        Accounts {
+            store,
+            hasher: Hasher::default(),
+            limits,
+            client_failures,
+            updates: Mutex::new(()),
+            decoy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn AccountStore> {
+        &self.store
+    }
+
+    /// Adds an account (CLI).
+    pub async fn add(
+        &self,
+        username: &str,
+        role: Role,
+        password: &str,
+        actor: &str,
+    ) -> Result<Account, AccountError> {
+        let username = normalise_username(username)?;
+        check_password_policy(password)?;
+        let account = Account {
+            username: username.clone(),
+            role,
+            password_hash: self.hasher.hash(password).await?,
+            enabled: true,
+            generation: 0,
+            failed_sign_ins: 0,
+            locked_until: None,
+            created_at: Utc::now(),
+            last_sign_in: None,
+        };
+        if !self.store.create_account(&account).await? {
+            return Err(AccountError::Exists(username));
+        }
+        self.audit_as(actor, "add_user", Some(&username), "cli", &format!("ok: {}", role.as_str())).await;
+        Ok(account)
+    }
+
+    /// Sets a new password (CLI); also unlocks the account and ends its sessions.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        actor: &str,
+    ) -> Result<(), AccountError> {
+        check_password_policy(password)?;
+        let hash = self.hasher.hash(password).await?;
+        self.change(username, |a| {
+            a.password_hash = hash;
+            a.failed_sign_ins = 0;
+            a.locked_until = None;
+            a.generation += 1;
+        })
+        .await?;
+        self.audit_as(actor, "set_password", Some(username), "cli", "ok").await;
+        Ok(())
+    }
+
+    /// Enables or disables an account; disabling ends its sessions.
+    pub async fn enable(
+        &self,
+        username: &str,
+        enabled: bool,
+        actor: &str,
+        client: &str,
+    ) -> Result<(), AccountError> {
+        self.change(username, |a| {
+            a.enabled = enabled;
+            if !enabled {
+                a.generation += 1;
+            } else {
+                a.failed_sign_ins = 0;
+                a.locked_until = None;
+            }
+        })
+        .await?;
+        self.audit_as(
+            actor,
+            if enabled { "enable_user" } else { "disable_user" },
+            Some(username),
+            client,
+            "ok",
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn list(&self) -> Result<Vec<Account>, AccountError> {
+        Ok(self.store.accounts().await?)
+    }
+
+    /// Applies `edit` to the stored account, under the update lock.
+    async fn change(&self, username: &str, edit: impl FnOnce(&mut Account)) -> Result<Account, AccountError> {
+        let username = normalise_username(username)?;
+        let _guard = self.updates.lock().await;
+        let mut account =
+            self.store.account(&username).await?.ok_or_else(|| AccountError::NotFound(username.clone()))?;
+        edit(&mut account);
+        self.store.save_account(&account).await?;
+        Ok(account)
+    }
+
+    /// The signed-in caller a session stands for, or `None` when the session no longer counts
+    /// (account gone, disabled, or its sessions ended since).
+    pub async fn principal_for(&self, session: &SessionAuth) -> Result<Option<Principal>, StoreError> {
+        Ok(self
+            .store
+            .account(&session.username)
+            .await?
+            .filter(|a| a.enabled && a.generation == session.generation)
+            .map(|a| Principal::account(a.username, a.role)))
+    }
+
+    async fn audit_as(&self, actor: &str, action: &str, target: Option<&str>, client: &str, outcome: &str) {
+        let entry = AuditEntry {
+            at: Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.map(str::to_owned),
+            client: client.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        tracing::info!(target: "audit", actor, action, target, client, outcome, "audit");
+        if let Err(e) = self.store.append_audit(&entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+    }
+
+    async fn decoy(&self) -> &str {
+        self.decoy_hash
+            .get_or_init(|| async { self.hasher.hash("not a password anyone has").await.unwrap_or_default() })
+            .await
+    }
+
+    /// Counts a failed sign-in against the client.
+    fn client_failed(&self, client: &ClientId) {
+        let count = self.client_failures.get(&client.0).unwrap_or(0) + 1;
+        self.client_failures.insert(client.0.clone(), count);
+    }
+}
+
+#[async_trait]
+impl AccountService for Accounts {
+    async fn sign_in(&self, username: &str, password: &str, client: &ClientId) -> Result<SignedIn, AppError> {
+        if self.client_failures.get(&client.0).unwrap_or(0) >= self.limits.client_failures {
+            tracing::warn!(client = %client.0, "sign-in refused: too many failures from this client");
+            self.audit_as("anonymous", "sign_in", None, &client.0, "client_locked").await;
+            return Err(locked(self.limits.client_lock()));
+        }
+        // Malformed names and oversized passwords fail like wrong ones, without a lookup.
+        let (Ok(username), true) = (normalise_username(username), password.len() <= MAX_PASSWORD_BYTES)
+        else {
+            self.client_failed(client);
+            return Err(bad_credentials());
+        };
+        let Some(account) = self.store.account(&username).await? else {
+            let _ = self.hasher.verify(password, self.decoy().await).await;
+            self.client_failed(client);
+            tracing::warn!(client = %client.0, "sign-in failed: no such account");
+            self.audit_as("anonymous", "sign_in", None, &client.0, "unknown_account").await;
+            return Err(bad_credentials());
+        };
+        let now = Utc::now();
+        if let Some(until) = account.locked_until.filter(|until| *until > now) {
+            self.audit_as(&username, "sign_in", Some(&username), &client.0, "locked").await;
+            return Err(locked((until - now).to_std().unwrap_or_default()));
+        }
+        if !self.hasher.verify(password, &account.password_hash).await {
+            self.client_failed(client);
+            let limits = self.limits.clone();
+            let updated = self
+                .change(&username, move |a| {
+                    a.failed_sign_ins += 1;
+                    if let Some(lock) = limits.account_lock(a.failed_sign_ins) {
+                        a.locked_until = Some(now + chrono::Duration::from_std(lock).unwrap_or_default());
+                    }
+                })
+                .await
+                .map_err(AppError::from)?;
+            tracing::warn!(user = %username, client = %client.0, failures = updated.failed_sign_ins, "sign-in failed: wrong password");
+            let outcome = if updated.locked_until.is_some() { "bad_password_locked" } else { "bad_password" };
+            self.audit_as(&username, "sign_in", Some(&username), &client.0, outcome).await;
+            return Err(bad_credentials());
+        }
+        if !account.enabled {
+            self.audit_as(&username, "sign_in", Some(&username), &client.0, "disabled").await;
+            return Err(AppError::new(ErrorCode::Unauthorized, "This account is disabled: ask an admin."));
+        }
+        let account = self
+            .change(&username, move |a| {
+                a.failed_sign_ins = 0;
+                a.locked_until = None;
+                a.last_sign_in = Some(now);
+            })
+            .await
+            .map_err(AppError::from)?;
+        self.audit_as(&username, "sign_in", Some(&username), &client.0, "ok").await;
+        Ok(SignedIn {
+            principal: Principal::account(account.username.clone(), account.role),
+            session: SessionAuth {
+                username: account.username,
+                generation: account.generation,
+                started_at: now.timestamp(),
+            },
+        })
+    }
+
+    async fn users(&self) -> Result<Vec<UserSummary>, AppError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .map(|a| UserSummary {
+                username: a.username,
+                role: a.role,
+                enabled: a.enabled,
+                locked_until: a.locked_until,
+                created_at: a.created_at,
+                last_sign_in: a.last_sign_in,
+            })
+            .collect())
+    }
+
+    async fn end_sessions(
+        &self,
+        admin: &Principal,
+        username: &str,
+        client: &ClientId,
+    ) -> Result<(), AppError> {
+        self.change(username, |a| a.generation += 1).await?;
+        self.audit_as(admin.name(), "end_sessions", Some(username), &client.0, "ok").await;
+        Ok(())
+    }
+
+    async fn set_enabled(
+        &self,
+        admin: &Principal,
+        username: &str,
+        enabled: bool,
+        client: &ClientId,
+    ) -> Result<(), AppError> {
+        if !enabled && admin.username.as_deref() == Some(username.trim()) {
+            return Err(AppError::invalid_input("Admins cannot disable their own account."));
+        }
+        Ok(self.enable(username, enabled, admin.name(), &client.0).await?)
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(self.store.audit(limit).await?)
+    }
+
+    async fn record(
+        &self,
+        actor: &Principal,
+        action: &str,
+        target: Option<&str>,
+        client: &ClientId,
+        outcome: &str,
+    ) {
+        self.audit_as(actor.name(), action, target, &client.0, outcome).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_normalised_and_bounded() {
+        assert_eq!(normalise_username("  Ada.Lovelace ").unwrap(), "ada.lovelace");
+        for bad in ["", "a b", "ädmin", "x'; DROP", &"a".repeat(65)] {
+            assert!(normalise_username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_need_twelve_characters_and_no_composition() {
+        assert!(check_password_policy("short-pass1").is_err());
+        assert!(check_password_policy("correct horse battery").is_ok());
+        assert!(check_password_policy("aaaaaaaaaaaa").is_ok());
+        assert!(check_password_policy(&"x".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        // Characters, not bytes: 12 accented letters are enough.
+        assert!(check_password_policy(&"é".repeat(12)).is_ok());
+    }
+
+    #[test]
+    fn account_locks_start_at_the_limit_and_double() {
+        let limits = SignInLimits { account_failures: 5, client_failures: 20, lock: Duration::from_secs(60) };
+        assert_eq!(limits.account_lock(4), None);
+        assert_eq!(limits.account_lock(5), Some(Duration::from_secs(60)));
+        assert_eq!(limits.account_lock(6), Some(Duration::from_secs(120)));
+        assert_eq!(limits.account_lock(100), Some(MAX_LOCK));
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
+        let hasher = Hasher::default();
+        let hash = hasher.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify("correct horse battery", &hash).await);
+        assert!(!hasher.verify("correct horse batterY", &hash).await);
+        assert!(!hasher.verify("anything", "not a hash").await);
+        assert_ne!(hash, hasher.hash("correct horse battery").await.unwrap(), "salted");
+    }
+}

@@ -1,0 +1,255 @@
+//! Sessions: `tower-sessions` with the records in SQLite next to the data (`sessions.sqlite3`),
+//! so a restart signs nobody out; and the middleware that turns a request's session into the
+//! [`Principal`] every server function checks.
+//!
+//! The cookie is `__Host-gridscope`: HttpOnly, Secure, SameSite=Strict, Path=/, no Domain.
+//! Only plain-HTTP development on a loopback address may turn Secure off (by config), and
+//! then the cookie loses its `__Host-` prefix, which browsers reject without Secure.
+//!
+//! Timeouts: idle (the record's expiry slides forward as the session is used, refreshed at
+//! most every 1/4 of the idle time so not every request writes) and absolute (counted from
+//! sign-in, checked on every request).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::api::auth::Principal;
+use app::ports::{SessionAuth, StoreError, SESSION_AUTH_KEY};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use super::Accounts;
+use crate::config::Config;
+
+pub const FILE_NAME: &str = "sessions.sqlite3";
+pub const SECURE_COOKIE: &str = "__Host-gridscope";
+pub const DEVELOPMENT_COOKIE: &str = "gridscope_session";
+/// Session key of the last time the idle expiry was pushed forward.
+const SEEN_KEY: &str = "seen";
+
+/// Session records in SQLite: `id → (expiry, JSON record)`.
+#[derive(Clone)]
+pub struct SqliteSessions {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteSessions")
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+impl SqliteSessions {
+    pub fn open(dir: &Path) -> Result<SqliteSessions, StoreError> {
+        let unavailable = |e: rusqlite::Error| StoreError::Unavailable(format!("sessions: {e}"));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let connection = Connection::open(dir.join(FILE_NAME)).map_err(unavailable)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
+                 CREATE TABLE IF NOT EXISTS sessions (
+                     id TEXT PRIMARY KEY, expires INTEGER NOT NULL, record TEXT NOT NULL) STRICT;
+                 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);",
+            )
+            .map_err(unavailable)?;
+        Ok(SqliteSessions { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> session_store::Result<T> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = connection.lock().map_err(|_| backend("session store poisoned"))?;
+            work(&guard).map_err(backend)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// Sessions not yet expired (for metrics and the operations page).
+    pub async fn active(&self) -> session_store::Result<u64> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.with(move |c| {
+            c.query_row("SELECT count(*) FROM sessions WHERE expires > ?1", [now], |r| r.get(0))
+        })
+        .await
+    }
+
+    /// Deletes expired records.
+    pub async fn delete_expired(&self) -> session_store::Result<usize> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        self.with(move |c| c.execute("DELETE FROM sessions WHERE expires <= ?1", [now])).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let (id, expires) = (record.id.to_string(), record.expiry_date.unix_timestamp());
+            let json =
+                serde_json::to_string(&*record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            let added = self
+                .with(move |c| {
+                    c.execute(
+                        "INSERT OR IGNORE INTO sessions (id, expires, record) VALUES (?1, ?2, ?3)",
+                        params![id, expires, json],
+                    )
+                })
+                .await?;
+            if added == 1 {
+                return Ok(());
+            }
+            // An id collision (2^-128): draw another.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let (id, expires) = (record.id.to_string(), record.expiry_date.unix_timestamp());
+        let json = serde_json::to_string(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions (id, expires, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET expires = excluded.expires, record = excluded.record",
+                params![id, expires, json],
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let (id, now) = (id.to_string(), time::OffsetDateTime::now_utc().unix_timestamp());
+        let json: Option<String> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT record FROM sessions WHERE id = ?1 AND expires > ?2",
+                    params![id, now],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let id = id.to_string();
+        self.with(move |c| c.execute("DELETE FROM sessions WHERE id = ?1", [id])).await.map(drop)
+    }
+}
+
+/// Session timing, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionTimes {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+impl SessionTimes {
+    pub fn from_config(config: &Config) -> SessionTimes {
+        SessionTimes {
+            idle: Duration::from_secs(config.session_idle_seconds),
+            absolute: Duration::from_secs(config.session_max_seconds),
+        }
+    }
+}
+
+/// The name of the session cookie for this configuration.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE
+    } else {
+        DEVELOPMENT_COOKIE
+    }
+}
+
+/// The session layer: cookie flags and the idle expiry.
+pub fn layer(
+    store: SqliteSessions,
+    secure: bool,
+    times: SessionTimes,
+) -> SessionManagerLayer<SqliteSessions> {
+    SessionManagerLayer::new(store)
+        .with_name(cookie_name(secure))
+        .with_secure(secure)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(times.idle.as_secs() as i64)))
+}
+
+/// What the authentication middleware needs.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub accounts: Arc<Accounts>,
+    pub times: SessionTimes,
+}
+
+impl Authenticator {
+    /// The caller this session stands for; a session that no longer counts is deleted.
+    async fn principal(&self, session: &Session) -> Principal {
+        let auth = match session.get::<SessionAuth>(SESSION_AUTH_KEY).await {
+            Ok(Some(auth)) => auth,
+            Ok(None) => return Principal::viewer(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the session; treating the caller as a viewer");
+                return Principal::viewer();
+            }
+        };
+        let now = chrono::Utc::now().timestamp();
+        let too_old = now.saturating_sub(auth.started_at) >= self.times.absolute.as_secs() as i64;
+        let principal = if too_old {
+            None
+        } else {
+            match self.accounts.principal_for(&auth).await {
+                Ok(principal) => principal,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check the session's account; treating the caller as a viewer");
+                    return Principal::viewer();
+                }
+            }
+        };
+        let Some(principal) = principal else {
+            if let Err(e) = session.flush().await {
+                tracing::warn!(error = %e, "cannot delete an ended session");
+            }
+            return Principal::viewer();
+        };
+        // Push the idle expiry forward, but write at most every quarter of the idle time.
+        let refresh = (self.times.idle.as_secs() / 4).max(1) as i64;
+        let seen: i64 = session.get(SEEN_KEY).await.ok().flatten().unwrap_or(0);
+        if now - seen >= refresh {
+            let _ = session.insert(SEEN_KEY, now).await;
+        }
+        principal
+    }
+}
+
+/// Marks every request with its caller ([`Principal`]) for the server functions to check.
+pub async fn authenticate(
+    axum::extract::State(authenticator): axum::extract::State<Authenticator>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let principal = match request.extensions().get::<Session>().cloned() {
+        Some(session) => authenticator.principal(&session).await,
+        None => Principal::viewer(),
+    };
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}

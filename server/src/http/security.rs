@@ -1,0 +1,333 @@
+//! Request-level defences, applied before any routing: who the client is (the TCP peer, or
+//! what a trusted proxy reports), refusal of cross-site state changes (CSRF), bounded request
+//! bodies, and the security headers on every response.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::error::{AppError, ErrorCode};
+use app::ports::ClientId;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+
+/// A public error as a JSON response (the same body server functions send), with
+/// `Retry-After` when the error carries a retry hint.
+pub fn error_response(status: StatusCode, error: AppError) -> Response {
+    let retry = error.retry_after_seconds;
+    let body = serde_json::to_vec(&error).unwrap_or_default();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(seconds) = retry {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// Reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the peer itself unless the peer is a trusted proxy; then the
+    /// right-most `X-Forwarded-For` hop that is not a trusted proxy (hops to its left were
+    /// written by the client and prove nothing).
+    pub fn client_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if self.trusts(ip) => client = ip,
+                Ok(ip) => return ip,
+                // A garbled hop: the last trustworthy address is as far as we can see.
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+}
+
+/// Marks the request with its client's address ([`ClientId`]), for limits and the audit log.
+pub async fn identify_client(
+    State(proxies): State<Arc<TrustedProxies>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| proxies.client_of(info.0.ip(), request.headers()).to_string())
+        .unwrap_or_else(|| "local".to_owned());
+    request.extensions_mut().insert(ClientId(client));
+    next.run(request).await
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The `host[:port]` of an `Origin` value (`null` and garbage give `None`).
+fn origin_authority(origin: &str) -> Option<&str> {
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"))?;
+    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+}
+
+/// Why a state-changing request looks cross-site, if it does. Browsers send `Sec-Fetch-Site`
+/// and `Origin` on such requests; other clients (scripts, curl) send neither and are not
+/// subject to CSRF.
+pub fn cross_site_reason(method: &Method, headers: &HeaderMap, host: Option<&str>) -> Option<&'static str> {
+    if is_safe(method) {
+        return None;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
+            return Some("Sec-Fetch-Site is not same-origin");
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().ok().and_then(origin_authority);
+        match (origin, host) {
+            (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => {}
+            _ => return Some("Origin is another site"),
+        }
+    }
+    None
+}
+
+/// Refuses cross-site state-changing requests with 403 before anything else sees them.
+pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if let Some(reason) = cross_site_reason(request.method(), request.headers(), host) {
+        tracing::warn!(method = %request.method(), path = request.uri().path(), reason, "cross-site request refused");
+        return error_response(
+            StatusCode::FORBIDDEN,
+            AppError::new(ErrorCode::Forbidden, "Requests that change something must come from this site."),
+        );
+    }
+    next.run(request).await
+}
+
+/// Body limits: size and the time to send it.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub read_timeout: Duration,
+}
+
+fn too_large(max: usize) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::invalid_input(format!("The request body is larger than {max} bytes.")),
+    )
+}
+
+/// Refuses bodies over the limit (413, whether or not they declare a `Content-Length`) and
+/// bodies sent too slowly (408). Bodies here are small, so they are read in full and handed
+/// on as bytes; nothing downstream then waits on a slow client.
+pub async fn bound_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limits.max_bytes as u64) {
+        return too_large(limits.max_bytes);
+    }
+    let (parts, body) = request.into_parts();
+    let read = http_body_util::Limited::new(body, limits.max_bytes).collect();
+    let bytes = match tokio::time::timeout(limits.read_timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return too_large(limits.max_bytes);
+        }
+        Ok(Err(_)) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                AppError::invalid_input("The request body was broken off."),
+            );
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                AppError::invalid_input("The request body arrived too slowly.").retry_after(1),
+            );
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// What the header middleware needs to know.
+#[derive(Clone, Debug)]
+pub struct HeaderPolicy {
+    /// Send HSTS (the site is served over HTTPS).
+    pub hsts: bool,
+    /// The session cookie's name: requests carrying it get `no-store` responses.
+    pub session_cookie: &'static str,
+}
+
+const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(), geolocation=(), \
+     gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
+
+/// Whether a file under `/pkg/` has a content hash in its name (`name.0123abcd….ext`), so it
+/// can be cached for a year: a new build gets a new name.
+pub fn is_hashed_asset(path: &str) -> bool {
+    let Some(file) = path.strip_prefix("/pkg/") else { return false };
+    file.split(['.', '-', '_']).any(|part| part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name)))
+}
+
+/// The session layer removes its cookie (at sign-out) with a bare `name=; Path=/; Max-Age=0`;
+/// browsers ignore that for a `__Host-` cookie, which must be set with `Secure`. This adds the
+/// attributes, so the browser really forgets the cookie.
+fn secure_removal_cookies(headers: &mut HeaderMap, name: &str) {
+    let prefix = format!("{name}=");
+    let fixed: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| match value.to_str() {
+            Ok(text) if text.starts_with(&prefix) && !text.contains("; Secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure; HttpOnly; SameSite=Strict"))
+                    .unwrap_or_else(|_| value.clone())
+            }
+            _ => value.clone(),
+        })
+        .collect();
+    if !fixed.is_empty() {
+        headers.remove(header::SET_COOKIE);
+        for value in fixed {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+}
+
+/// Security headers on every response, and caching that never keeps a signed-in page.
+pub async fn security_headers(
+    State(policy): State<Arc<HeaderPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let personal = carries_cookie(request.headers(), policy.session_cookie) || path.starts_with("/api/");
+    let mut response = next.run(request).await;
+    if policy.hsts {
+        secure_removal_cookies(response.headers_mut(), policy.session_cookie);
+    }
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(app::ui::csp::OTHER_POLICY));
+    }
+    let fixed: [(HeaderName, &'static str); 6] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (HeaderName::from_static("permissions-policy"), PERMISSIONS_POLICY),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if policy.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    let cache = if personal {
+        Some("no-store")
+    } else if is_hashed_asset(&path) && response.status().is_success() {
+        Some("public, max-age=31536000, immutable")
+    } else if !response.headers().contains_key(header::CACHE_CONTROL) {
+        Some("no-cache")
+    } else {
+        None
+    };
+    if let Some(cache) = cache {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
+        let proxies = TrustedProxies(vec!["10.0.0.0/8".parse().unwrap()]);
+        let spoofed = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(proxies.client_of(stranger, &spoofed), stranger);
+        let proxy: IpAddr = "10.1.1.1".parse().unwrap();
+        // The client wrote "1.2.3.4"; the proxy appended the real peer 198.51.100.7.
+        let forwarded = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.7")]);
+        assert_eq!(proxies.client_of(proxy, &forwarded), "198.51.100.7".parse::<IpAddr>().unwrap());
+        let chained = headers(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-for", "10.2.2.2")]);
+        assert_eq!(proxies.client_of(proxy, &chained), "198.51.100.7".parse::<IpAddr>().unwrap());
+        let garbled = headers(&[("x-forwarded-for", "nonsense")]);
+        assert_eq!(proxies.client_of(proxy, &garbled), proxy);
+    }
+
+    #[test]
+    fn cross_site_state_changes_are_recognised() {
+        let post = Method::POST;
+        let host = Some("grid.example:8443");
+        assert_eq!(cross_site_reason(&post, &headers(&[]), host), None, "non-browser clients");
+        assert_eq!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-origin")]), host), None);
+        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "cross-site")]), host).is_some());
+        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-site")]), host).is_some());
+        assert_eq!(
+            cross_site_reason(&post, &headers(&[("origin", "https://grid.example:8443")]), host),
+            None
+        );
+        assert!(cross_site_reason(&post, &headers(&[("origin", "https://evil.example")]), host).is_some());
+        assert!(cross_site_reason(&post, &headers(&[("origin", "null")]), host).is_some());
+        assert_eq!(
+            cross_site_reason(&Method::GET, &headers(&[("origin", "https://evil.example")]), host),
+            None
+        );
+    }
+
+    #[test]
+    fn only_hashed_package_files_are_immutable() {
+        assert!(is_hashed_asset("/pkg/gridscope.4f9c2a1b7d3e5f60.js"));
+        assert!(!is_hashed_asset("/pkg/gridscope.js"));
+        assert!(!is_hashed_asset("/favicon.svg"));
+    }
+}
