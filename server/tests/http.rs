@@ -100,3 +100,14 @@ async fn the_status_server_function_answers_json_over_http() {
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
     assert!(json["uptime_seconds"].is_u64());
 }
+
+#[tokio::test]
+async fn an_unknown_or_malformed_asset_page_answers_404_or_400_not_a_soft_200() {
+    let site = tempfile::tempdir().unwrap();
+    let app = app_with_site_root(site.path());
+    let (status, body, _) = send(app.clone(), get("/assets/no-such-asset")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.contains("not_found"), "the page still explains: {body}");
+    let (status, _, _) = send(app, get("/assets/.bus-1.swp")).await;
+    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{status}");
+}

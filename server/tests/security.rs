@@ -61,6 +61,7 @@ async fn every_response_carries_the_security_headers() {
     for response in &responses {
         let path = response.url().path().to_owned();
         assert_eq!(header(response, "x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header(response, "x-xss-protection"), "0", "{path}");
         assert_eq!(
             header(response, "strict-transport-security"),
             "max-age=63072000; includeSubDomains",
@@ -351,4 +352,32 @@ async fn state_never_changes_through_get() {
         let response = client().get(server.url(path)).send().await.unwrap();
         assert_ne!(response.status(), 200, "GET {path} was served");
     }
+}
+
+#[tokio::test]
+async fn a_response_that_does_not_start_in_time_is_a_503() {
+    // The language model takes 5 s to answer; the request timeout is 1 s.
+    let upstream = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&upstream)
+        .await;
+    let server = TestServer::start(&[
+        ("GRIDSCOPE_REQUEST_TIMEOUT_SECONDS", "1"),
+        ("GRIDSCOPE_LLM_PROVIDER", "anthropic"),
+        ("GRIDSCOPE_LLM_API_KEY", "test-key-not-real"),
+        ("GRIDSCOPE_LLM_BASE_URL", &upstream.uri()),
+        ("GRIDSCOPE_LLM_MAX_RETRIES", "0"),
+    ])
+    .await;
+    server.add_user("olga", Role::Operator, PASSWORD).await;
+    let cookie = server.sign_in("olga", PASSWORD).await;
+    let started = Instant::now();
+    let response = server
+        .post("/api/analyst_ask", &[("question", "Which assets are at highest risk?")], Some(&cookie))
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(3), "cut off after {:?}", started.elapsed());
+    // Other requests are unaffected.
+    assert_eq!(server.post("/api/whoami", &[], Some(&cookie)).await.status(), 200);
 }

@@ -60,12 +60,17 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
 
 #[server(endpoint = "asset")]
 pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
+    // The status goes on the response too: 400/404 for API clients, and for the asset page,
+    // which waits for this before it answers (no "soft 404" pages).
     if !crate::domain::model::valid_id(&id) {
-        return Err(AppError::invalid_input("That is not a valid asset id."));
+        return Err(super::with_status(AppError::invalid_input("That is not a valid asset id.")));
     }
-    let snapshot = super::grid_snapshot().await?;
+    let snapshot = super::grid_snapshot().await.map_err(super::with_status)?;
     let index = snapshot.index_of(&id).ok_or_else(|| {
-        AppError::new(crate::error::ErrorCode::NotFound, format!("No asset '{id}' in this grid."))
+        super::with_status(AppError::new(
+            crate::error::ErrorCode::NotFound,
+            format!("No asset '{id}' in this grid."),
+        ))
     })?;
     let asset = snapshot.data.assets[index].clone();
     let risk = snapshot.risk_scores(chrono::Utc::now().date_naive(), &super::conditions())[index].clone();

@@ -244,8 +244,11 @@ pub async fn security_headers(
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(app::ui::csp::OTHER_POLICY));
     }
-    let fixed: [(HeaderName, &'static str); 6] = [
+    // X-XSS-Protection: 0, as OWASP advises: the browsers' old XSS filters could themselves be
+    // abused, and the CSP is the protection.
+    let fixed: [(HeaderName, &'static str); 7] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_XSS_PROTECTION, "0"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (HeaderName::from_static("permissions-policy"), PERMISSIONS_POLICY),
