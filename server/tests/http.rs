@@ -102,12 +102,18 @@ async fn the_status_server_function_answers_json_over_http() {
 }
 
 #[tokio::test]
-async fn an_unknown_or_malformed_asset_page_answers_404_or_400_not_a_soft_200() {
+async fn an_unknown_or_malformed_asset_answers_404_or_400() {
     let site = tempfile::tempdir().unwrap();
     let app = app_with_site_root(site.path());
-    let (status, body, _) = send(app.clone(), get("/assets/no-such-asset")).await;
+    let ask = |id: &str| {
+        Request::post("/api/asset")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("id={id}")))
+            .unwrap()
+    };
+    let (status, body, _) = send(app.clone(), ask("no-such-asset")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert!(body.contains("not_found"), "the page still explains: {body}");
-    let (status, _, _) = send(app, get("/assets/.bus-1.swp")).await;
-    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST, "{status}");
+    assert!(body.contains("not_found"), "{body}");
+    let (status, body, _) = send(app, ask("%3Cscript%3E")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }

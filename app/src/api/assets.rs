@@ -60,8 +60,7 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
 
 #[server(endpoint = "asset")]
 pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
-    // The status goes on the response too: 400/404 for API clients, and for the asset page,
-    // which waits for this before it answers (no "soft 404" pages).
+    // The status goes on the response too: 400/404 for API clients.
     if !crate::domain::model::valid_id(&id) {
         return Err(super::with_status(AppError::invalid_input("That is not a valid asset id.")));
     }

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    lazy_route, path, Lazy, LazyRoute, SsrMode,
+    lazy_route, path, Lazy, LazyRoute,
 };
 
 use crate::api::auth::{Principal, Role};
@@ -227,8 +227,7 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Overview/>
                         <Route path=path!("/assets") view={Lazy::<AssetsRoute>::new()}/>
-                        // Rendered once its data is in, so an unknown asset answers 404.
-                        <Route path=path!("/assets/:id") view={Lazy::<AssetRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/assets/:id") view={Lazy::<AssetRoute>::new()}/>
                         <Route path=path!("/impact") view={Lazy::<ImpactRoute>::new()}/>
                         <Route path=path!("/map") view={Lazy::<MapRoute>::new()}/>
                         <Route path=path!("/n1") view={Lazy::<N1Route>::new()}/>

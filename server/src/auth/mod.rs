@@ -331,7 +331,7 @@ impl Accounts {
             client: client.to_owned(),
             outcome: outcome.to_owned(),
         };
-        tracing::info!(target: "audit", actor, action, target, client, outcome, "audit");
+        tracing::info!(target: "audit", actor, action, subject = target, client, outcome, "audit");
         if let Err(e) = self.store.append_audit(&entry).await {
             tracing::error!(error = %e, action, "cannot write the audit log");
         }

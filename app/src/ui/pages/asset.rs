@@ -13,11 +13,14 @@ use crate::ui::pages::overview::ErrorNotice;
 pub fn AssetPage() -> impl IntoView {
     let params = use_params_map();
     let detail = Resource::new(move || params.with(|p| p.get("id").unwrap_or_default()), get_asset);
+    // A title outside the transition, so the document always has one (the asset's name,
+    // inside, replaces it while shown).
     view! {
+        <Title text="Asset"/>
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || detail.get().map(|result| match result {
                 Ok(d) => view! { <Detail d=d/> }.into_any(),
-                Err(e) => view! { <Title text="Asset"/><h1>"Asset"</h1><ErrorNotice error=e/> }.into_any(),
+                Err(e) => view! { <h1>"Asset"</h1><ErrorNotice error=e/> }.into_any(),
             })}
         </Transition>
     }
