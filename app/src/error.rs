@@ -7,6 +7,9 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+/// Response header naming the public error code of an error response (for metrics and logs).
+pub const ERROR_CODE_HEADER: &str = "x-error-code";
+
 /// A stable, machine-readable code the UI and API clients can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

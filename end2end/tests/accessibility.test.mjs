@@ -23,6 +23,7 @@ const PAGES = [
   ['analyst for a viewer', '/analyst', '[data-testid="analyst-sign-in"]'],
   ['sign-in', '/login', '[data-testid="sign-in"]'],
   ['admin', '/admin', '[data-testid="audit"]', 'admin'],
+  ['operations status', '/status', '[data-testid="errors-by-code"]', 'operator'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];
 

@@ -28,6 +28,29 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a consistent backup of the configured store (grid, accounts, audit log) to a new
+    /// file, checksummed (format: docs/operations.md).
+    Backup {
+        /// The file to write; it must not exist.
+        path: PathBuf,
+    },
+    /// Replace everything in the configured store with a backup, in one transaction. The file
+    /// is checked completely first; a corrupt or incompatible file changes nothing. A backup
+    /// of the current data is written to the backup folder first.
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+        /// Do not back up the current data first (for a store that cannot be read any more).
+        #[arg(long)]
+        no_safety_backup: bool,
+    },
+    /// Exit 0 if the server on GRIDSCOPE_ADDR (or --url) answers /healthz, else 1: for
+    /// container HEALTHCHECKs, where no curl is installed.
+    Healthcheck {
+        /// The URL to check (default: http://<GRIDSCOPE_ADDR>/healthz, loopback for 0.0.0.0).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Manage operator and admin accounts in the configured store.
     User {
         #[command(subcommand)]

@@ -10,11 +10,12 @@ use app::ports::GridStore;
 use serde_json::json;
 
 use crate::auth::{AccountError, Accounts, SignInLimits};
+use crate::backup;
 use crate::cli::{Analysis, Switches, UserCommand};
 use crate::config::{Config, StoreChoice};
 use crate::interchange;
 use crate::store::neo4j::{Neo4j, Neo4jSettings};
-use crate::store::{embedded::Embedded, AccountStore, Cached};
+use crate::store::{embedded::Embedded, AccountStore, Archive, Cached};
 use app::api::auth::Role;
 
 /// A failed command: the message for stderr and the exit code.
@@ -33,20 +34,126 @@ impl Failure {
 /// The store the configuration selects. Neo4j connects lazily: the server starts (and
 /// reports not ready) while the database is down, and recovers when it returns.
 pub fn open_store(config: &Config) -> Result<Arc<dyn GridStore>, Failure> {
+    Ok(match open_raw(config)? {
+        Raw::Embedded(s) => Arc::new(Cached::new(s)),
+        Raw::Neo4j(s) => Arc::new(Cached::new(s)),
+    })
+}
+
+/// The configured backend itself (no cache in front).
+enum Raw {
+    Embedded(Embedded),
+    Neo4j(Neo4j),
+}
+
+fn open_raw(config: &Config) -> Result<Raw, Failure> {
     match config.store_choice() {
-        StoreChoice::Neo4j => Ok(Arc::new(Cached::new(Neo4j::new(neo4j_settings(config))))),
-        _ => {
-            let embedded = Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?;
-            Ok(Arc::new(Cached::new(embedded)))
-        }
+        StoreChoice::Neo4j => Ok(Raw::Neo4j(Neo4j::new(neo4j_settings(config)))),
+        _ => Ok(Raw::Embedded(Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?)),
     }
 }
 
 /// Where accounts and the audit log live: the same store as the grid (its own handle).
 pub fn open_accounts(config: &Config) -> Result<Arc<dyn AccountStore>, Failure> {
-    match config.store_choice() {
-        StoreChoice::Neo4j => Ok(Arc::new(Neo4j::new(neo4j_settings(config)))),
-        _ => Ok(Arc::new(Embedded::open(&config.data_dir).map_err(|e| Failure::new(1, e.to_string()))?)),
+    Ok(match open_raw(config)? {
+        Raw::Embedded(s) => Arc::new(s),
+        Raw::Neo4j(s) => Arc::new(s),
+    })
+}
+
+/// The store's whole-store export and restore, for backups (its own handle).
+pub fn open_archive(config: &Config) -> Result<Arc<dyn Archive>, Failure> {
+    Ok(match open_raw(config)? {
+        Raw::Embedded(s) => Arc::new(s),
+        Raw::Neo4j(s) => Arc::new(s),
+    })
+}
+
+/// Records a command-line action in the audit log (a failure to do so is logged, not fatal:
+/// the action itself happened).
+async fn audit_cli(config: &Config, action: &str, target: &Path, outcome: &str) {
+    let entry = app::api::auth::AuditEntry {
+        at: chrono::Utc::now(),
+        actor: "cli".to_owned(),
+        action: action.to_owned(),
+        target: Some(target.display().to_string()),
+        client: "cli".to_owned(),
+        outcome: outcome.to_owned(),
+    };
+    let written = match open_accounts(config) {
+        Ok(store) => store.append_audit(&entry).await.map_err(|e| e.to_string()),
+        Err(f) => Err(f.message),
+    };
+    if let Err(e) = written {
+        tracing::warn!(error = %e, action, "cannot write the audit log");
+    }
+}
+
+/// `gridscope backup <path>`.
+pub async fn backup(config: &Config, path: &Path) -> Result<String, Failure> {
+    let archive = open_archive(config)?;
+    match backup::create(archive.as_ref(), path).await {
+        Ok(m) => {
+            crate::metrics::backup("manual", true);
+            audit_cli(config, "backup", path, "ok").await;
+            Ok(format!(
+                "backed up '{}' (revision {}: {} assets, {} maintenance records, {} incidents, {} accounts, {} audit entries) to {} ({} bytes, sha256 {})",
+                m.grid_name,
+                m.grid_revision,
+                m.assets,
+                m.maintenance,
+                m.incidents,
+                m.accounts,
+                m.audit_entries,
+                path.display(),
+                m.compressed_bytes,
+                m.sha256
+            ))
+        }
+        Err(e) => Err(Failure::new(1, e.to_string())),
+    }
+}
+
+/// `gridscope restore <path>`.
+pub async fn restore(config: &Config, path: &Path, safety_backup: bool) -> Result<String, Failure> {
+    let archive = open_archive(config)?;
+    // Check the file before anything else, so a bad file costs nothing (not even a safety copy).
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || backup::read(&owned))
+        .await
+        .map_err(|e| Failure::new(1, e.to_string()))?
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    let mut saved = String::new();
+    if safety_backup {
+        let copy = config.backup_directory().join(format!(
+            "gridscope-pre-restore-{}.{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+            backup::EXTENSION
+        ));
+        backup::create(archive.as_ref(), &copy).await.map_err(|e| {
+            Failure::new(
+                1,
+                format!("cannot back up the current data first ({e}); nothing was restored (--no-safety-backup skips this)"),
+            )
+        })?;
+        saved = format!("; the data it replaced is in {}", copy.display());
+    }
+    match backup::restore(archive.as_ref(), path).await {
+        Ok((m, meta)) => {
+            audit_cli(config, "restore", path, "ok").await;
+            Ok(format!(
+                "restored '{}' from {} (made {} by the {} store: {} assets, {} accounts, {} audit entries) as revision {}; every session ended{saved}",
+                m.grid_name,
+                path.display(),
+                m.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                m.source_store,
+                m.assets,
+                m.accounts,
+                m.audit_entries,
+                meta.revision
+            ))
+        }
+        Err(e) => Err(Failure::new(1, e.to_string())),
     }
 }
 
@@ -258,4 +365,28 @@ pub async fn analyze(
         }
     };
     Ok(out)
+}
+
+/// `gridscope healthcheck`: asks the running server's `/healthz`.
+pub async fn healthcheck(config: &Config, url: Option<String>) -> Result<String, Failure> {
+    let url = url.unwrap_or_else(|| {
+        let mut addr = config.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        format!("http://{addr}/healthz")
+    });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| Failure::new(1, e.to_string()))?;
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(format!("{url}: {}", r.status())),
+        Ok(r) => Err(Failure::new(1, format!("{url}: {}", r.status()))),
+        Err(e) => Err(Failure::new(1, format!("{url}: {e}"))),
+    }
 }

@@ -213,6 +213,21 @@ pub struct Config {
     /// `GRIDSCOPE_LOGIN_LOCK_SECONDS`: the first lock of an account; each further failure doubles it
     /// (at most one day).
     pub login_lock_seconds: u64,
+    /// `GRIDSCOPE_METRICS_ADDR`: address of the admin listener serving `/metrics`, `/healthz`
+    /// and `/readyz` (never on the public address); empty: no admin listener.
+    pub metrics_addr: String,
+    /// `GRIDSCOPE_METRICS_TOKEN` or the first line of the file `GRIDSCOPE_METRICS_TOKEN_FILE`:
+    /// the bearer token `/metrics` requires. Required when the admin address is not loopback.
+    #[serde(skip)]
+    pub metrics_token: Secret,
+    /// `GRIDSCOPE_BACKUP_DIR`: where scheduled backups are written (default: `backups` inside
+    /// `GRIDSCOPE_DATA_DIR`; put it on another disk in production).
+    pub backup_dir: String,
+    /// `GRIDSCOPE_BACKUP_INTERVAL_SECONDS`: time between scheduled backups while serving;
+    /// 0 turns them off.
+    pub backup_interval_seconds: u64,
+    /// `GRIDSCOPE_BACKUP_KEEP`: how many scheduled backups to keep (the oldest are deleted).
+    pub backup_keep: u32,
 }
 
 impl Default for Config {
@@ -273,6 +288,11 @@ impl Default for Config {
             login_max_failures: 5,
             login_client_max_failures: 20,
             login_lock_seconds: 60,
+            metrics_addr: String::new(),
+            metrics_token: Secret::default(),
+            backup_dir: String::new(),
+            backup_interval_seconds: 86_400,
+            backup_keep: 7,
         }
     }
 }
@@ -344,6 +364,12 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_LOGIN_MAX_FAILURES",
     "GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES",
     "GRIDSCOPE_LOGIN_LOCK_SECONDS",
+    "GRIDSCOPE_METRICS_ADDR",
+    "GRIDSCOPE_METRICS_TOKEN",
+    "GRIDSCOPE_METRICS_TOKEN_FILE",
+    "GRIDSCOPE_BACKUP_DIR",
+    "GRIDSCOPE_BACKUP_INTERVAL_SECONDS",
+    "GRIDSCOPE_BACKUP_KEEP",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
@@ -354,6 +380,8 @@ const SECRET_VARIABLES: &[&str] = &[
     "GRIDSCOPE_LIVE_API_KEY_FILE",
     "GRIDSCOPE_LLM_API_KEY",
     "GRIDSCOPE_LLM_API_KEY_FILE",
+    "GRIDSCOPE_METRICS_TOKEN",
+    "GRIDSCOPE_METRICS_TOKEN_FILE",
 ];
 
 impl Config {
@@ -462,6 +490,12 @@ impl Config {
             login_client_max_failures: typed(&figment, "login_client_max_failures", &mut p)
                 .unwrap_or(d.login_client_max_failures),
             login_lock_seconds: typed(&figment, "login_lock_seconds", &mut p).unwrap_or(d.login_lock_seconds),
+            metrics_addr: typed(&figment, "metrics_addr", &mut p).unwrap_or(d.metrics_addr),
+            metrics_token: read_secret(&secrets, "GRIDSCOPE_METRICS_TOKEN", &mut p).unwrap_or_default(),
+            backup_dir: typed(&figment, "backup_dir", &mut p).unwrap_or(d.backup_dir),
+            backup_interval_seconds: typed(&figment, "backup_interval_seconds", &mut p)
+                .unwrap_or(d.backup_interval_seconds),
+            backup_keep: typed(&figment, "backup_keep", &mut p).unwrap_or(d.backup_keep),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
@@ -482,6 +516,23 @@ impl Config {
                     .map_err(|_| format!("'{item}' is not an IP address or CIDR network"))
             })
             .collect()
+    }
+
+    /// The admin listener's address, if one is configured.
+    pub fn metrics_address(&self) -> Result<Option<SocketAddr>, String> {
+        let v = self.metrics_addr.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse().map(Some).map_err(|_| format!("'{v}' is not an address such as 127.0.0.1:9464"))
+    }
+
+    /// Where scheduled backups go.
+    pub fn backup_directory(&self) -> PathBuf {
+        match self.backup_dir.trim() {
+            "" => self.data_dir.join("backups"),
+            dir => PathBuf::from(dir),
+        }
     }
 
     /// The demo grid to load into an empty store, unless turned off.
@@ -519,33 +570,58 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        in_range(&mut problems, "session_idle_seconds", self.session_idle_seconds as u64, 1, 86_400);
-        in_range(&mut problems, "session_max_seconds", self.session_max_seconds as u64, 1, 2_592_000);
-        in_range(&mut problems, "rate_client_per_second", self.rate_client_per_second as u64, 1, 100000);
-        in_range(&mut problems, "rate_client_burst", self.rate_client_burst as u64, 1, 1000000);
-        in_range(&mut problems, "rate_login_per_minute", self.rate_login_per_minute as u64, 1, 10000);
-        in_range(
-            &mut problems,
-            "rate_expensive_per_minute",
-            self.rate_expensive_per_minute as u64,
-            1,
-            100000,
-        );
-        in_range(&mut problems, "rate_global_per_second", self.rate_global_per_second as u64, 1, 10000000);
-        in_range(&mut problems, "max_body_bytes", self.max_body_bytes as u64, 1024, 1073741824);
-        in_range(&mut problems, "header_timeout_seconds", self.header_timeout_seconds as u64, 1, 300);
-        in_range(&mut problems, "body_timeout_seconds", self.body_timeout_seconds as u64, 1, 3600);
-        in_range(&mut problems, "request_timeout_seconds", self.request_timeout_seconds as u64, 1, 3600);
-        in_range(&mut problems, "max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1000000);
-        in_range(&mut problems, "login_max_failures", self.login_max_failures as u64, 1, 1000);
-        in_range(
-            &mut problems,
-            "login_client_max_failures",
-            self.login_client_max_failures as u64,
-            1,
-            100000,
-        );
-        in_range(&mut problems, "login_lock_seconds", self.login_lock_seconds as u64, 1, 86400);
+        // Every numeric variable and its allowed range.
+        let ranges: [(&str, u64, u64, u64); 36] = [
+            ("llm_max_answer_tokens", self.llm_max_answer_tokens as u64, 16, 8192),
+            ("llm_timeout_seconds", self.llm_timeout_seconds as u64, 1, 300),
+            ("llm_daily_token_budget", self.llm_daily_token_budget as u64, 1000, 1000000000),
+            ("llm_requests_per_minute", self.llm_requests_per_minute as u64, 1, 6000),
+            ("llm_client_requests_per_hour", self.llm_client_requests_per_hour as u64, 1, 100000),
+            ("llm_breaker_cooldown_seconds", self.llm_breaker_cooldown_seconds as u64, 1, 86400),
+            ("live_calls_per_minute", self.live_calls_per_minute as u64, 1, 600),
+            ("live_hourly_quota", self.live_hourly_quota as u64, 1, 100000),
+            ("live_ttl_seconds", self.live_ttl_seconds as u64, 1, 86400),
+            ("live_timeout_seconds", self.live_timeout_seconds as u64, 1, 120),
+            ("live_history_days", self.live_history_days as u64, 1, 366),
+            ("live_breaker_cooldown_seconds", self.live_breaker_cooldown_seconds as u64, 1, 86400),
+            ("neo4j_max_connections", self.neo4j_max_connections as u64, 1, 512),
+            ("neo4j_fetch_size", self.neo4j_fetch_size as u64, 1, 100000),
+            ("neo4j_timeout_seconds", self.neo4j_timeout_seconds as u64, 1, 300),
+            ("neo4j_import_timeout_seconds", self.neo4j_import_timeout_seconds as u64, 1, 86400),
+            ("llm_max_retries", self.llm_max_retries as u64, 0, 5),
+            ("llm_cache_ttl_seconds", self.llm_cache_ttl_seconds as u64, 0, 86400),
+            ("shutdown_grace_seconds", self.shutdown_grace_seconds as u64, 0, 3600),
+            ("session_idle_seconds", self.session_idle_seconds as u64, 1, 86400),
+            ("session_max_seconds", self.session_max_seconds as u64, 1, 2592000),
+            ("rate_client_per_second", self.rate_client_per_second as u64, 1, 100000),
+            ("rate_client_burst", self.rate_client_burst as u64, 1, 1000000),
+            ("rate_login_per_minute", self.rate_login_per_minute as u64, 1, 10000),
+            ("rate_expensive_per_minute", self.rate_expensive_per_minute as u64, 1, 100000),
+            ("rate_global_per_second", self.rate_global_per_second as u64, 1, 10000000),
+            ("max_body_bytes", self.max_body_bytes as u64, 1024, 1073741824),
+            ("header_timeout_seconds", self.header_timeout_seconds as u64, 1, 300),
+            ("body_timeout_seconds", self.body_timeout_seconds as u64, 1, 3600),
+            ("request_timeout_seconds", self.request_timeout_seconds as u64, 1, 3600),
+            ("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1000000),
+            ("login_max_failures", self.login_max_failures as u64, 1, 1000),
+            ("login_client_max_failures", self.login_client_max_failures as u64, 1, 100000),
+            ("login_lock_seconds", self.login_lock_seconds as u64, 1, 86400),
+            ("backup_interval_seconds", self.backup_interval_seconds, 0, 31_622_400),
+            ("backup_keep", self.backup_keep as u64, 1, 1000),
+        ];
+        for (field, value, lo, hi) in ranges {
+            in_range(&mut problems, field, value, lo, hi);
+        }
+        match self.metrics_address() {
+            Err(e) => problems.push(format!("  GRIDSCOPE_METRICS_ADDR: {e}")),
+            Ok(Some(addr)) if !addr.ip().is_loopback() && self.metrics_token.expose().len() < 16 => problems.push(
+                "  GRIDSCOPE_METRICS_TOKEN: a token of at least 16 characters is required when GRIDSCOPE_METRICS_ADDR is not a loopback address"
+                    .to_owned(),
+            ),
+            Ok(Some(addr)) if addr == self.addr => problems
+                .push("  GRIDSCOPE_METRICS_ADDR: must differ from GRIDSCOPE_ADDR (metrics are never public)".to_owned()),
+            Ok(_) => {}
+        }
         if !self.cookie_secure && !self.addr.ip().is_loopback() {
             problems.push(
                 "  GRIDSCOPE_COOKIE_SECURE: false is only allowed when GRIDSCOPE_ADDR is a loopback address (plain-HTTP development)"
@@ -573,30 +649,6 @@ impl Config {
         if self.llm_model.len() > 100 || self.llm_model.chars().any(char::is_control) {
             problems.push("  GRIDSCOPE_LLM_MODEL: a model name of at most 100 characters".to_owned());
         }
-        if !(16..=8_192).contains(&self.llm_max_answer_tokens) {
-            problems.push("  GRIDSCOPE_LLM_MAX_ANSWER_TOKENS: between 16 and 8192".to_owned());
-        }
-        if !(1..=300).contains(&self.llm_timeout_seconds) {
-            problems.push("  GRIDSCOPE_LLM_TIMEOUT_SECONDS: between 1 and 300".to_owned());
-        }
-        if self.llm_max_retries > 5 {
-            problems.push("  GRIDSCOPE_LLM_MAX_RETRIES: between 0 and 5".to_owned());
-        }
-        if !(1_000..=1_000_000_000).contains(&self.llm_daily_token_budget) {
-            problems.push("  GRIDSCOPE_LLM_DAILY_TOKEN_BUDGET: between 1000 and 1000000000".to_owned());
-        }
-        if !(1..=6_000).contains(&self.llm_requests_per_minute) {
-            problems.push("  GRIDSCOPE_LLM_REQUESTS_PER_MINUTE: between 1 and 6000".to_owned());
-        }
-        if !(1..=100_000).contains(&self.llm_client_requests_per_hour) {
-            problems.push("  GRIDSCOPE_LLM_CLIENT_REQUESTS_PER_HOUR: between 1 and 100000".to_owned());
-        }
-        if self.llm_cache_ttl_seconds > 86_400 {
-            problems.push("  GRIDSCOPE_LLM_CACHE_TTL_SECONDS: between 0 and 86400".to_owned());
-        }
-        if !(1..=86_400).contains(&self.llm_breaker_cooldown_seconds) {
-            problems.push("  GRIDSCOPE_LLM_BREAKER_COOLDOWN_SECONDS: between 1 and 86400".to_owned());
-        }
         if self.live_provider == LiveProviderChoice::Openweathermap && !self.live_api_key.is_set() {
             problems.push(
                 "  GRIDSCOPE_LIVE_API_KEY: required for GRIDSCOPE_LIVE_PROVIDER=openweathermap (or GRIDSCOPE_LIVE_API_KEY_FILE)"
@@ -608,29 +660,11 @@ impl Config {
             problems
                 .push("  GRIDSCOPE_LIVE_BASE_URL: an http(s):// URL of at most 200 characters".to_owned());
         }
-        if !(1..=600).contains(&self.live_calls_per_minute) {
-            problems.push("  GRIDSCOPE_LIVE_CALLS_PER_MINUTE: between 1 and 600".to_owned());
-        }
-        if !(1..=100_000).contains(&self.live_hourly_quota) {
-            problems.push("  GRIDSCOPE_LIVE_HOURLY_QUOTA: between 1 and 100000".to_owned());
-        }
-        if !(1..=86_400).contains(&self.live_ttl_seconds) {
-            problems.push("  GRIDSCOPE_LIVE_TTL_SECONDS: between 1 and 86400".to_owned());
-        }
         if self.live_stale_seconds < self.live_ttl_seconds || self.live_stale_seconds > 7 * 86_400 {
             problems.push(
                 "  GRIDSCOPE_LIVE_STALE_SECONDS: at least GRIDSCOPE_LIVE_TTL_SECONDS and at most 604800"
                     .to_owned(),
             );
-        }
-        if !(1..=120).contains(&self.live_timeout_seconds) {
-            problems.push("  GRIDSCOPE_LIVE_TIMEOUT_SECONDS: between 1 and 120".to_owned());
-        }
-        if !(1..=366).contains(&self.live_history_days) {
-            problems.push("  GRIDSCOPE_LIVE_HISTORY_DAYS: between 1 and 366".to_owned());
-        }
-        if !(1..=86_400).contains(&self.live_breaker_cooldown_seconds) {
-            problems.push("  GRIDSCOPE_LIVE_BREAKER_COOLDOWN_SECONDS: between 1 and 86400".to_owned());
         }
         if self.store_choice() == StoreChoice::Neo4j {
             const SCHEMES: [&str; 6] =
@@ -652,23 +686,8 @@ impl Config {
                 );
             }
         }
-        if !(1..=512).contains(&self.neo4j_max_connections) {
-            problems.push("  GRIDSCOPE_NEO4J_MAX_CONNECTIONS: between 1 and 512".to_owned());
-        }
-        if !(1..=100_000).contains(&self.neo4j_fetch_size) {
-            problems.push("  GRIDSCOPE_NEO4J_FETCH_SIZE: between 1 and 100000".to_owned());
-        }
-        if !(1..=300).contains(&self.neo4j_timeout_seconds) {
-            problems.push("  GRIDSCOPE_NEO4J_TIMEOUT_SECONDS: between 1 and 300".to_owned());
-        }
-        if !(1..=86_400).contains(&self.neo4j_import_timeout_seconds) {
-            problems.push("  GRIDSCOPE_NEO4J_IMPORT_TIMEOUT_SECONDS: between 1 and 86400".to_owned());
-        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             problems.push(format!("  GRIDSCOPE_LOG_LEVEL: not a valid filter ({e})"));
-        }
-        if self.shutdown_grace_seconds > 3_600 {
-            problems.push("  GRIDSCOPE_SHUTDOWN_GRACE_SECONDS: at most 3600".to_owned());
         }
         if problems.is_empty() {
             Ok(())

@@ -6,14 +6,18 @@
 //! - [`interchange`]: reading grids in the interchange format (CSV), strictly.
 //! - [`store`]: the embedded store (SQLite) behind the `GridStore` port.
 //! - [`upstream`]: key-bearing upstream APIs (live conditions): limits, quota, breaker.
+//! - [`metrics`]: Prometheus series and the status page's totals.
+//! - [`backup`]: backup files and restore.
 //! - [`cli`]: the `gridscope` command line.
 
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
 pub mod interchange;
+pub mod metrics;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;

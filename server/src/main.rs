@@ -26,6 +26,13 @@ fn main() -> ExitCode {
             Command::Import { path, name, dry_run } => {
                 commands::import(&config, &path, name, dry_run).await.map(|out| println!("{out}"))
             }
+            Command::Backup { path } => commands::backup(&config, &path).await.map(|out| println!("{out}")),
+            Command::Restore { path, no_safety_backup } => {
+                commands::restore(&config, &path, !no_safety_backup).await.map(|out| println!("{out}"))
+            }
+            Command::Healthcheck { url } => {
+                commands::healthcheck(&config, url).await.map(|out| println!("{out}"))
+            }
             Command::User { command } => commands::user(&config, command).await.map(|out| println!("{out}")),
             Command::Analyze { analysis, grid, switches, json } => {
                 commands::analyze(&config, analysis, grid.as_deref(), switches, json)
@@ -49,21 +56,79 @@ async fn serve(config: Config) -> std::io::Result<()> {
         header_timeout: Duration::from_secs(config.header_timeout_seconds),
         grace: Duration::from_secs(config.shutdown_grace_seconds),
     };
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.addr)))?;
+    let bind = |addr: std::net::SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+    };
+    let listener = bind(config.addr).await?;
+    let admin_listener = match config.metrics_address().map_err(std::io::Error::other)? {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let addr = listener.local_addr()?;
+    server::metrics::install();
     let store = commands::open_store(&config).map_err(|f| std::io::Error::other(f.message))?;
     load_demo_grid(&config, store.as_ref()).await;
     let live = server::upstream::live::start(&config, store.clone())?;
     let model = server::upstream::llm::start(&config)?;
+    // Work that shutdown waits for (a backup under way), and the signal to stop.
+    let jobs = tokio_util::task::TaskTracker::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    if config.backup_interval_seconds > 0 {
+        let archive = commands::open_archive(&config).map_err(|f| std::io::Error::other(f.message))?;
+        let dir = config.backup_directory();
+        tracing::info!(dir = %dir.display(), every_seconds = config.backup_interval_seconds, keep = config.backup_keep, "scheduled backups on");
+        server::backup::spawn_schedule(
+            archive,
+            dir,
+            Duration::from_secs(config.backup_interval_seconds),
+            config.backup_keep as usize,
+            jobs.clone(),
+            stop.clone(),
+        );
+    }
     let state = AppState::with_live(config, store, live)?.with_model(model);
     spawn_session_cleanup(state.sessions.clone());
+    spawn_metrics_upkeep();
+    let admin = admin_listener.map(|listener| {
+        let app = server::http::admin_router(state.clone());
+        let stopped = stop.clone();
+        let admin_addr = listener.local_addr().ok();
+        tracing::info!(addr = ?admin_addr, "admin listener (metrics, health) up");
+        tokio::spawn(async move {
+            server::http::serve::serve(listener, app, limits, stopped.cancelled_owned()).await
+        })
+    });
     let app = router(state);
     tracing::info!(%addr, url = %format!("http://{addr}/"), "gridscope listening");
-    server::http::serve::serve(listener, app, limits, shutdown_signal()).await?;
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    });
+    server::http::serve::serve(listener, app, limits, stop.clone().cancelled_owned()).await?;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    jobs.close();
+    if !jobs.is_empty() {
+        tracing::info!("waiting for the backup under way to finish");
+    }
+    jobs.wait().await;
     tracing::info!("gridscope stopped");
     Ok(())
+}
+
+/// Keeps the metrics' histogram storage bounded.
+fn spawn_metrics_upkeep() {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            server::metrics::upkeep();
+        }
+    });
 }
 
 /// Deletes expired session records every ten minutes.

@@ -168,6 +168,7 @@ const ACCESS: &[(&str, Role)] = &[
     ("/api/maintenance_plan", Role::Viewer),
     ("/api/live_conditions", Role::Viewer),
     ("/api/analyst_ask", Role::Operator),
+    ("/api/ops_status", Role::Operator),
     ("/api/users", Role::Admin),
     ("/api/end_sessions", Role::Admin),
     ("/api/set_user_enabled", Role::Admin),

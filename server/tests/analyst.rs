@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::api::analyst::{AnalystEvent, AnswerSource, EventReader};
-use app::domain::{Asset, AssetKind, GridData};
 use app::error::{AppError, ErrorCode};
 use app::ports::AnswerModel;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::{anthropic_stream, small_grid as grid, sse};
 use http_body_util::BodyExt;
 use server::config::{Config, Secret};
 use server::http::{router, AppState};
@@ -26,59 +26,6 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "sk-ant-test-canary-9d2e";
-
-fn grid() -> GridData {
-    let bus = |id: &str| Asset::new(id, AssetKind::Bus);
-    GridData {
-        assets: vec![
-            bus("b1"),
-            bus("b2"),
-            bus("b3"),
-            Asset { bus: Some("b1".into()), source: true, ..Asset::new("g1", AssetKind::Generator) },
-            Asset {
-                from_bus: Some("b1".into()),
-                to_bus: Some("b2".into()),
-                condition: Some(30),
-                ..Asset::new("line-1", AssetKind::Line)
-            },
-            Asset {
-                from_bus: Some("b2".into()),
-                to_bus: Some("b3".into()),
-                ..Asset::new("line-2", AssetKind::Line)
-            },
-            Asset { bus: Some("b3".into()), customers: Some(120), ..Asset::new("load-3", AssetKind::Load) },
-        ],
-        ..Default::default()
-    }
-}
-
-/// An Anthropic Messages stream writing `pieces`, reporting the given usage.
-fn anthropic_stream(pieces: &[&str], input_tokens: u64, output_tokens: u64, stop: bool) -> String {
-    let mut s = format!(
-        "event: message_start\ndata: {}\n\n",
-        serde_json::json!({"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant",
-            "content": [], "model": "claude-test", "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
-    );
-    s.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    s.push_str("event: ping\ndata: {\"type\": \"ping\"}\n\n");
-    for piece in pieces {
-        s.push_str(&format!(
-            "event: content_block_delta\ndata: {}\n\n",
-            serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
-        ));
-    }
-    if stop {
-        s.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-        s.push_str(&format!(
-            "event: message_delta\ndata: {}\n\n",
-            serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                "usage": {"output_tokens": output_tokens}})
-        ));
-        s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
-    }
-    s
-}
 
 /// An OpenAI-compatible stream as Groq sends it (usage in `x_groq`).
 fn groq_stream(pieces: &[&str]) -> String {
@@ -103,10 +50,6 @@ fn groq_stream(pieces: &[&str]) -> String {
     ));
     s.push_str("data: [DONE]\n\n");
     s
-}
-
-fn sse(body: String) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream; charset=utf-8")
 }
 
 struct Harness {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::weather;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,22 +20,6 @@ use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "owm-test-key-5f1c";
-
-fn weather(temp: f64, wind: f64, gust: f64) -> serde_json::Value {
-    serde_json::json!({
-        "coord": {"lon": 7.76, "lat": 48.41},
-        "weather": [{"id": 803, "main": "Clouds", "description": "broken clouds", "icon": "04d"}],
-        "base": "stations",
-        "main": {"temp": temp, "feels_like": temp - 2.0, "temp_min": temp - 1.0, "temp_max": temp + 1.0,
-                 "pressure": 1012, "humidity": 71},
-        "visibility": 10000,
-        "wind": {"speed": wind, "deg": 240, "gust": gust},
-        "clouds": {"all": 75},
-        "dt": 1763971200,
-        "sys": {"type": 2, "id": 2011, "country": "DE", "sunrise": 1763966000, "sunset": 1763998000},
-        "timezone": 3600, "id": 2891802, "name": "Kehl", "cod": 200
-    })
-}
 
 /// A grid with two regions (North, South) with coordinates and a line in North.
 fn grid() -> GridData {

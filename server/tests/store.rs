@@ -11,7 +11,7 @@ use app::domain::model::{Asset, AssetKind, GridData, Incident, MaintenanceKind, 
 use app::ports::GridStore;
 use server::config::Secret;
 use server::store::neo4j::{Neo4j, Neo4jSettings};
-use server::store::{embedded::Embedded, Cached};
+use server::store::{embedded::Embedded, Backend, Cached};
 
 fn grid(buses: usize) -> GridData {
     let mut assets: Vec<Asset> = (0..buses)
@@ -154,7 +154,24 @@ async fn neo4j_store_keeps_the_contract_for_grids_and_accounts() {
     contract("neo4j", move || Arc::new(Cached::new(Neo4j::new(for_grid.clone())))).await;
     // After the grid contract, not beside it: both replace the grid of the one database.
     let accounts = Arc::new(Neo4j::new(settings.clone()));
-    account_contract("neo4j", accounts, Arc::new(Cached::new(Neo4j::new(settings)))).await;
+    account_contract("neo4j", accounts, Arc::new(Cached::new(Neo4j::new(settings.clone())))).await;
+    backup_contract(
+        "neo4j",
+        Arc::new(Neo4j::new(settings.clone())),
+        Arc::new(Neo4j::new(settings.clone())),
+        Arc::new(Cached::new(Neo4j::new(settings.clone()))),
+    )
+    .await;
+    // A backup of the embedded store restores into Neo4j (the format is the same).
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Embedded::open(dir.path()).unwrap();
+    Backend::replace(&embedded, "moved", &grid(12)).await.unwrap();
+    let file = dir.path().join("moving.gsbackup");
+    server::backup::create(&embedded, &file).await.unwrap();
+    let neo4j = Neo4j::new(settings);
+    server::backup::restore(&neo4j, &file).await.unwrap();
+    let moved = server::store::Archive::export_all(&neo4j).await.unwrap();
+    assert_eq!((moved.grid_name.as_str(), &moved.grid), ("moved", &grid(12)));
 }
 
 #[tokio::test]
@@ -261,4 +278,170 @@ async fn embedded_store_keeps_the_account_contract() {
     let accounts = Arc::new(Embedded::open(dir.path()).unwrap());
     let grid_store = Arc::new(Cached::new(Embedded::open(dir.path()).unwrap()));
     account_contract("embedded", accounts, grid_store).await;
+}
+
+/// Backup and restore on one store: a backup, then changes, then the restore brings back
+/// exactly what was backed up (grid, accounts, audit log), moving the revision forward and
+/// ending sessions; corrupt, truncated, incompatible and foreign files are refused with the
+/// data left as it was.
+async fn backup_contract(
+    label: &str,
+    archive: Arc<dyn server::store::Archive>,
+    accounts: Arc<dyn server::store::AccountStore>,
+    grid_store: Arc<dyn GridStore>,
+) {
+    use app::api::auth::{AuditEntry, Role};
+    use server::backup::{self, BackupError};
+    use server::store::Account;
+    let account = |name: &str, generation: u64| Account {
+        username: name.to_owned(),
+        role: Role::Operator,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        enabled: true,
+        generation,
+        failed_sign_ins: 0,
+        locked_until: None,
+        created_at: "2026-11-26T10:00:00Z".parse().unwrap(),
+        last_sign_in: None,
+    };
+    let tag = fastrand::u64(..);
+    let (a, b, c) = (format!("backup-a-{tag}"), format!("backup-b-{tag}"), format!("backup-c-{tag}"));
+    grid_store.replace_grid("backed-up", grid(40)).await.unwrap();
+    assert!(accounts.create_account(&account(&a, 2)).await.unwrap());
+    assert!(accounts.create_account(&account(&b, 0)).await.unwrap());
+    let entry = |action: &str, ms: i64| AuditEntry {
+        at: chrono::Utc::now() + chrono::Duration::milliseconds(ms),
+        actor: a.clone(),
+        action: action.to_owned(),
+        target: None,
+        client: "cli".into(),
+        outcome: "ok".into(),
+    };
+    accounts.append_audit(&entry("before-backup", 0)).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nested/one.gsbackup");
+    let before = archive.export_all().await.unwrap();
+    let manifest = backup::create(archive.as_ref(), &file).await.unwrap();
+    assert_eq!(manifest.format, "gridscope-backup");
+    assert_eq!(manifest.source_store, label);
+    assert_eq!(
+        (
+            manifest.assets,
+            manifest.maintenance,
+            manifest.incidents,
+            manifest.accounts,
+            manifest.audit_entries
+        ),
+        (before.grid.assets.len(), 1, 1, before.accounts.len(), before.audit.len()),
+        "{label}: counts"
+    );
+    assert_eq!(manifest.grid_name, "backed-up");
+    // A manifest line anyone can read, and no half-written leftovers.
+    let first_line = std::fs::read(&file).unwrap().split(|b| *b == b'\n').next().unwrap().to_vec();
+    assert!(String::from_utf8(first_line).unwrap().contains("\"gridscope-backup\""));
+    assert_eq!(std::fs::read_dir(file.parent().unwrap()).unwrap().count(), 1, "{label}: only the backup");
+    // Never overwrites.
+    assert!(backup::create(archive.as_ref(), &file).await.unwrap_err().to_string().contains("exists"));
+
+    // Changes after the backup.
+    let changed_meta = grid_store.replace_grid("changed", grid(5)).await.unwrap();
+    assert!(accounts.create_account(&account(&c, 0)).await.unwrap());
+    accounts.save_account(&Account { enabled: false, generation: 9, ..account(&a, 2) }).await.unwrap();
+    accounts.append_audit(&entry("after-backup", 10)).await.unwrap();
+
+    let (restored, meta) = backup::restore(archive.as_ref(), &file).await.unwrap();
+    assert_eq!(restored, manifest);
+    assert!(meta.revision > changed_meta.revision, "{label}: the revision moves forward");
+    let after = archive.export_all().await.unwrap();
+    assert_eq!(after.grid, before.grid, "{label}: the grid is back");
+    assert_eq!(after.grid_name, "backed-up");
+    assert_eq!(after.audit, before.audit, "{label}: the audit log is back");
+    let names =
+        |c: &server::store::StoreContents| c.accounts.iter().map(|a| a.username.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&after), names(&before), "{label}: the accounts are back (and only those)");
+    for (now, then) in after.accounts.iter().zip(&before.accounts) {
+        assert_eq!(
+            Account { generation: then.generation, ..now.clone() },
+            *then,
+            "{label}: {}",
+            then.username
+        );
+        assert!(now.generation > then.generation, "{label}: sessions of {} end", then.username);
+    }
+    let restored_a = after.accounts.iter().find(|x| x.username == a).unwrap();
+    assert!(restored_a.enabled && restored_a.generation == 10, "{label}: past the changed generation 9");
+    assert_eq!(grid_store.snapshot().await.unwrap().data, before.grid, "{label}: the cache reloads");
+
+    // Bad files: refused, and nothing changes.
+    let bytes = std::fs::read(&file).unwrap();
+    let split = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let mut flipped = bytes.clone();
+    let middle = split + (bytes.len() - split) / 2;
+    flipped[middle] ^= 0x40;
+    let mut newer =
+        String::from_utf8(bytes[..split].to_vec()).unwrap().replace("\"version\":1", "\"version\":2");
+    newer.push_str("");
+    let newer = [newer.as_bytes(), &bytes[split..]].concat();
+    let manifest_json: serde_json::Value = serde_json::from_slice(&bytes[..split]).unwrap();
+    let mut miscounted = manifest_json.clone();
+    miscounted["assets"] = serde_json::json!(manifest.assets + 1);
+    let miscounted =
+        [serde_json::to_vec(&miscounted).unwrap(), b"\n".to_vec(), bytes[split..].to_vec()].concat();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("flipped", flipped, "checksum"),
+        ("truncated", bytes[..bytes.len() - 100].to_vec(), "truncated"),
+        ("newer", newer, "newer Gridscope"),
+        ("miscounted", miscounted, "counts"),
+        ("csv", b"id,kind\nb1,bus\n".to_vec(), "manifest"),
+        ("empty", Vec::new(), "manifest"),
+    ];
+    for (name, content, reason) in cases {
+        let bad = dir.path().join(format!("{name}.gsbackup"));
+        std::fs::write(&bad, content).unwrap();
+        let err = backup::restore(archive.as_ref(), &bad).await.unwrap_err();
+        assert!(matches!(err, BackupError::Refused { .. }), "{label} {name}: {err}");
+        assert!(err.to_string().contains(reason), "{label} {name}: {err}");
+        assert!(err.to_string().contains("nothing was restored"), "{label} {name}: {err}");
+        assert_eq!(archive.export_all().await.unwrap(), after, "{label} {name}: data intact");
+    }
+}
+
+#[tokio::test]
+async fn embedded_store_backs_up_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    backup_contract(
+        "embedded",
+        Arc::new(Embedded::open(dir.path()).unwrap()),
+        Arc::new(Embedded::open(dir.path()).unwrap()),
+        Arc::new(Cached::new(Embedded::open(dir.path()).unwrap())),
+    )
+    .await;
+}
+
+#[test]
+fn scheduled_backups_keep_the_newest_and_leave_other_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-20T00:00:00Z".parse().unwrap();
+    for day in 0..5 {
+        let name = server::backup::scheduled_name(start + chrono::Duration::days(day));
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+    }
+    std::fs::write(dir.path().join("gridscope-pre-restore-20261101T000000.000Z.gsbackup"), b"x").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+    assert_eq!(server::backup::prune(dir.path(), 2).unwrap(), 3);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "gridscope-20261123T000000.000Z.gsbackup",
+            "gridscope-20261124T000000.000Z.gsbackup",
+            "gridscope-pre-restore-20261101T000000.000Z.gsbackup",
+            "notes.txt"
+        ]
+    );
 }

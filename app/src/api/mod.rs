@@ -8,6 +8,7 @@ pub mod grid;
 pub mod live;
 pub mod maintenance;
 pub mod map;
+pub mod ops;
 pub mod outages;
 pub mod prefs;
 pub mod status;
@@ -49,6 +50,10 @@ pub(crate) fn with_status(error: crate::error::AppError) -> crate::error::AppErr
     };
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(status);
+        response.insert_header(
+            http::HeaderName::from_static(crate::error::ERROR_CODE_HEADER),
+            http::HeaderValue::from_static(error.code.as_str()),
+        );
         if let Some(seconds) = error.retry_after_seconds {
             response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }

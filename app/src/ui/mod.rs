@@ -1,5 +1,6 @@
 //! The HTML shell, the router and the layout every page shares.
 
+pub mod card;
 pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod csp;
@@ -25,6 +26,7 @@ use pages::{
     not_found::NotFound,
     outages::{ImpactExplorer, N1},
     overview::Overview,
+    status::Status,
 };
 
 /// Every page but the overview is a lazy route: its code is a separate WebAssembly chunk
@@ -56,6 +58,7 @@ lazy_page!(MaintenanceRoute, Maintenance);
 lazy_page!(AnalystRoute, Analyst);
 lazy_page!(LoginRoute, Login);
 lazy_page!(AdminRoute, Admin);
+lazy_page!(StatusRoute, Status);
 
 /// The document around the app, rendered on the server only. Its response carries the
 /// Content-Security-Policy with this response's nonce (the one on the hydration scripts).
@@ -217,6 +220,7 @@ pub fn App() -> impl IntoView {
                         <A href="/maintenance">"Maintenance"</A>
                         <Transition fallback=|| ()>
                             {move || (me.role() >= Role::Operator).then(|| view! { <A href="/analyst">"Analyst"</A> })}
+                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/status">"Status"</A> })}
                             {move || (me.role() >= Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
                         </Transition>
                     </nav>
@@ -235,6 +239,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/analyst") view={Lazy::<AnalystRoute>::new()}/>
                         <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
                         <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()}/>
+                        <Route path=path!("/status") view={Lazy::<StatusRoute>::new()}/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -246,9 +246,12 @@ pub async fn authenticate(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // Static files and health checks never look at the caller: no session or account read.
+    let path = request.uri().path();
+    let anonymous = path.starts_with("/pkg/") || path == "/healthz" || path == "/readyz";
     let principal = match request.extensions().get::<Session>().cloned() {
-        Some(session) => authenticator.principal(&session).await,
-        None => Principal::viewer(),
+        Some(session) if !anonymous => authenticator.principal(&session).await,
+        _ => Principal::viewer(),
     };
     request.extensions_mut().insert(principal);
     next.run(request).await

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod limits;
+pub mod observe;
 pub mod ops;
 pub mod security;
 pub mod serve;
@@ -19,7 +20,6 @@ use leptos_axum::{file_and_error_handler_with_context, generate_route_list, Lept
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::CompressionLayer;
-use tower_http::trace::TraceLayer;
 
 use app::error::{AppError, ErrorCode};
 use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
@@ -61,6 +61,7 @@ impl AppState {
         store: Arc<dyn GridStore>,
         live: Arc<dyn LiveFeed>,
     ) -> std::io::Result<Self> {
+        crate::metrics::install();
         let account_store =
             crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
         let sessions =
@@ -113,7 +114,10 @@ fn app_routes(state: AppState) -> Router {
     let live = state.live.clone();
     let model = state.model.clone();
     let accounts: Arc<dyn AccountService> = state.accounts.clone();
+    let ops: Arc<dyn app::api::ops::OpsSource> =
+        Arc::new(ops::OpsTotalsSource { sessions: state.sessions.clone() });
     let context = move || {
+        provide_context(ops.clone());
         provide_context(info.clone());
         provide_context(store.clone());
         provide_context(live.clone());
@@ -134,6 +138,7 @@ fn app_routes(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(shell_options.clone())
         })
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         // Pages, server functions and exports compressed (brotli or gzip, as the client
         // accepts); the static files are served precompressed by the fallback instead.
@@ -145,7 +150,7 @@ fn app_routes(state: AppState) -> Router {
 }
 
 /// The whole application: the routes behind every control, outermost first:
-/// trace → client address → security headers → CSRF refusal → load shedding → request
+/// request id, span and metrics → client address → security headers → CSRF refusal → load shedding → request
 /// timeout → global and per-client rate limits → body limits → session → caller → (tighter
 /// limits on sign-in and costly paths) → routes.
 pub fn router(state: AppState) -> Router {
@@ -198,5 +203,18 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(security::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(header_policy, security::security_headers))
         .layer(axum::middleware::from_fn_with_state(proxies, security::identify_client))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(observe::observe))
+}
+
+/// The admin listener (`GRIDSCOPE_METRICS_ADDR`): `/metrics` (bearer token when
+/// `GRIDSCOPE_METRICS_TOKEN` is set, which the config requires off loopback), `/healthz` and
+/// `/readyz`. Never part of the public router, so metrics cannot be public by accident.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(observe::observe))
 }

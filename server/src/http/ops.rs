@@ -111,3 +111,64 @@ async fn site_check(state: &AppState) -> Check {
         }
     }
 }
+
+/// Prometheus metrics, on the admin listener only. With a token configured, the request must
+/// carry `Authorization: Bearer <token>`.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.config.metrics_token.is_set() {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let expected = state.config.metrics_token.expose();
+        let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+        if !same {
+            return super::security::error_response(
+                StatusCode::UNAUTHORIZED,
+                app::error::AppError::new(
+                    app::error::ErrorCode::Unauthorized,
+                    "A metrics token is required.",
+                ),
+            );
+        }
+    }
+    refresh_gauges(&state).await;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(),
+    )
+        .into_response()
+}
+
+/// Sets the gauges that are read rather than counted (quota, data age, sessions, uptime).
+pub async fn refresh_gauges(state: &AppState) {
+    let live = state.live.status();
+    let live_age_seconds = live.locations.iter().filter_map(|l| l.age_seconds).max();
+    crate::metrics::set_gauges(&crate::metrics::Gauges {
+        uptime: state.info.uptime(),
+        version: state.info.version,
+        quota_limit: live.hourly_quota,
+        quota_used: live.calls_last_hour,
+        live_age_seconds,
+        sessions_active: state.sessions.active().await.ok(),
+    });
+}
+
+/// The status page's totals: this process's counters and the session store's count.
+pub struct OpsTotalsSource {
+    pub sessions: crate::auth::sessions::SqliteSessions,
+}
+
+#[async_trait::async_trait]
+impl app::api::ops::OpsSource for OpsTotalsSource {
+    async fn totals(&self) -> app::api::ops::OpsTotals {
+        let mut totals = crate::metrics::totals();
+        totals.sessions_active = self.sessions.active().await.ok();
+        totals
+    }
+}

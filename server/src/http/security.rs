@@ -20,8 +20,10 @@ use http_body_util::BodyExt;
 /// `Retry-After` when the error carries a retry hint.
 pub fn error_response(status: StatusCode, error: AppError) -> Response {
     let retry = error.retry_after_seconds;
+    let code = HeaderValue::from_static(error.code.as_str());
     let body = serde_json::to_vec(&error).unwrap_or_default();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert(app::error::ERROR_CODE_HEADER, code);
     if let Some(seconds) = retry {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{from_json, to_json, Account, AccountStore, Backend};
+use super::{from_json, to_json, Account, AccountStore, Archive, Backend, StoreContents};
 use app::api::auth::AuditEntry;
 
 /// The database file inside `GRIDSCOPE_DATA_DIR`.
@@ -155,7 +155,14 @@ fn insert_rows<'a>(
     Ok(())
 }
 
-fn replace_all(connection: &mut Connection, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+/// Replaces the grid and, for a restore, the accounts and the audit log too, in one
+/// transaction.
+fn replace_all(
+    connection: &mut Connection,
+    name: &str,
+    data: &GridData,
+    people: Option<(&[Account], &[AuditEntry])>,
+) -> Result<GridMeta, StoreError> {
     let failed = |e: rusqlite::Error| StoreError::Unavailable(format!("import failed, nothing written: {e}"));
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
     let revision: u64 = tx
@@ -175,6 +182,18 @@ fn replace_all(connection: &mut Connection, name: &str, data: &GridData) -> Resu
     let incidents =
         data.incidents.iter().map(|i| (i.id.as_str(), i.asset.as_str(), serde_json::to_string(i)));
     insert_rows(&tx, "INSERT INTO incidents (id, seq, asset, data) VALUES (?1, ?2, ?3, ?4)", incidents)?;
+    if let Some((accounts, audit)) = people {
+        tx.execute_batch("DELETE FROM accounts; DELETE FROM audit;").map_err(failed)?;
+        let mut insert =
+            tx.prepare("INSERT INTO accounts (username, data) VALUES (?1, ?2)").map_err(failed)?;
+        for account in accounts {
+            insert.execute(params![account.username, to_json(account)?]).map_err(failed)?;
+        }
+        let mut insert = tx.prepare("INSERT INTO audit (at, data) VALUES (?1, ?2)").map_err(failed)?;
+        for entry in audit {
+            insert.execute(params![entry.at.to_rfc3339(), to_json(entry)?]).map_err(failed)?;
+        }
+    }
     let now = Utc::now();
     let mut set = tx.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)").map_err(failed)?;
     set.execute(params!["name", name]).map_err(failed)?;
@@ -200,7 +219,7 @@ impl Backend for Embedded {
         // connection across an await.
         let name = name.to_string();
         let data = data.clone();
-        self.with_connection(move |c| replace_all(c, &name, &data)).await
+        self.with_connection(move |c| replace_all(c, &name, &data, None)).await
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -223,6 +242,51 @@ impl Backend for Embedded {
     }
 }
 
+/// Every `data` column of a query, parsed.
+fn documents<T: serde::de::DeserializeOwned>(
+    c: &Connection,
+    what: &str,
+    sql: &str,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement =
+        c.prepare(sql).map_err(|e| StoreError::Unavailable(format!("cannot read the {what}s: {e}")))?;
+    let rows = statement
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| StoreError::Unavailable(format!("cannot read the {what}s: {e}")))?;
+    rows.map(|d| {
+        from_json(what, &d.map_err(|e| StoreError::Unavailable(format!("cannot read the {what}s: {e}")))?)
+    })
+    .collect()
+}
+
+#[async_trait]
+impl Archive for Embedded {
+    fn backend_name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn export_all(&self) -> Result<StoreContents, StoreError> {
+        self.with_connection(|c| {
+            // One read transaction: a writer committing meanwhile is not seen half-way.
+            let tx = c.transaction().map_err(unavailable("cannot start the backup"))?;
+            let (meta, grid) = load_all(&tx)?;
+            let accounts = documents(&tx, "account", "SELECT data FROM accounts ORDER BY username")?;
+            let audit = documents(&tx, "audit entry", "SELECT data FROM audit ORDER BY id")?;
+            tx.commit().map_err(unavailable("cannot finish the backup"))?;
+            Ok(StoreContents { grid_name: meta.name, grid_revision: meta.revision, grid, accounts, audit })
+        })
+        .await
+    }
+
+    async fn restore_all(&self, contents: &StoreContents) -> Result<GridMeta, StoreError> {
+        let contents = contents.clone();
+        self.with_connection(move |c| {
+            replace_all(c, &contents.grid_name, &contents.grid, Some((&contents.accounts, &contents.audit)))
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl AccountStore for Embedded {
     async fn account(&self, username: &str) -> Result<Option<Account>, StoreError> {
@@ -238,16 +302,7 @@ impl AccountStore for Embedded {
     }
 
     async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        self.with_connection(|c| {
-            let mut statement = c
-                .prepare("SELECT data FROM accounts ORDER BY username")
-                .map_err(unavailable("cannot read the accounts"))?;
-            let rows = statement
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(unavailable("cannot read the accounts"))?;
-            rows.map(|d| from_json("account", &d.map_err(unavailable("cannot read the accounts"))?)).collect()
-        })
-        .await
+        self.with_connection(|c| documents(c, "account", "SELECT data FROM accounts ORDER BY username")).await
     }
 
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {

@@ -19,6 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
+use crate::metrics::timed_store;
+
 /// What a storage backend does: persist and read back whole grids.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -52,17 +54,21 @@ impl<B: Backend> GridStore for Cached<B> {
     }
 
     async fn snapshot(&self) -> Result<Arc<GridSnapshot>, StoreError> {
-        let revision = self.backend.revision().await?;
+        let name = self.backend.name();
+        let revision = timed_store(name, "revision", self.backend.revision()).await?;
         let current =
             |s: &Option<Arc<GridSnapshot>>| s.as_ref().filter(|s| s.meta.revision == revision).cloned();
         if let Some(s) = current(&*self.snapshot.read().await) {
+            crate::metrics::cache("grid", true);
             return Ok(s);
         }
         let _guard = self.writer.lock().await;
         if let Some(s) = current(&*self.snapshot.read().await) {
+            crate::metrics::cache("grid", true);
             return Ok(s);
         }
-        let (meta, data) = self.backend.load().await?;
+        crate::metrics::cache("grid", false);
+        let (meta, data) = timed_store(name, "load", self.backend.load()).await?;
         let snapshot = tokio::task::spawn_blocking(move || Arc::new(GridSnapshot::new(meta, data)))
             .await
             .map_err(|e| StoreError::Corrupt(format!("building the topology failed: {e}")))?;
@@ -73,13 +79,13 @@ impl<B: Backend> GridStore for Cached<B> {
     async fn replace_grid(&self, name: &str, data: GridData) -> Result<GridMeta, StoreError> {
         let _guard = self.writer.lock().await;
         *self.snapshot.write().await = None;
-        let result = self.backend.replace(name, &data).await;
+        let result = timed_store(self.backend.name(), "replace", self.backend.replace(name, &data)).await;
         *self.snapshot.write().await = None;
         result
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.ping().await
+        timed_store(self.backend.name(), "ping", self.backend.ping()).await
     }
 }
 
@@ -125,6 +131,30 @@ pub trait AccountStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The newest `limit` entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Everything a store holds that a backup keeps: the grid, the accounts and the audit log,
+/// read in one transaction so they agree with each other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoreContents {
+    pub grid_name: String,
+    pub grid_revision: u64,
+    pub grid: GridData,
+    pub accounts: Vec<Account>,
+    /// Oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Whole-store export and restore, for backups. Implemented by both stores, so a backup of
+/// one can be restored into the other.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    fn backend_name(&self) -> &'static str;
+    /// A consistent copy of everything (one read transaction).
+    async fn export_all(&self) -> Result<StoreContents, StoreError>;
+    /// Replaces everything with `contents` in one transaction (all or nothing). The grid
+    /// revision moves forward, so every cache and instance reloads.
+    async fn restore_all(&self, contents: &StoreContents) -> Result<GridMeta, StoreError>;
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use neo4rs::{query, BoltType, ConfigBuilder, Graph, Query, Txn};
 use tokio::sync::Mutex;
 
-use super::{from_json, to_json, Account, AccountStore, Backend};
+use super::{from_json, to_json, Account, AccountStore, Archive, Backend, StoreContents};
 use crate::config::Secret;
 use app::api::auth::AuditEntry;
 
@@ -173,6 +173,20 @@ fn record_rows<T: serde::Serialize>(
         .collect()
 }
 
+/// Rows of `{<key>: …, data: <JSON document>}` for JSON-document nodes (accounts, audit).
+fn document_rows<T: serde::Serialize>(
+    items: &[T],
+    key: &str,
+    value: impl Fn(&T) -> BoltType,
+) -> Result<Vec<HashMap<String, BoltType>>, StoreError> {
+    items
+        .iter()
+        .map(|item| {
+            Ok(HashMap::from([(key.to_owned(), value(item)), ("data".to_owned(), to_json(item)?.into())]))
+        })
+        .collect()
+}
+
 /// `UNWIND $rows` queries, one per batch.
 fn batched(cypher: &'static str, rows: Vec<HashMap<String, BoltType>>) -> Vec<Query> {
     rows.chunks(BATCH).map(|chunk| query(cypher).param("rows", chunk.to_vec())).collect()
@@ -253,19 +267,17 @@ impl Neo4j {
         }
     }
 
+    /// The `data` column (a JSON document) of every row of a read, parsed.
     async fn read_records<T: serde::de::DeserializeOwned>(
         txn: &mut Txn,
-        cypher: &'static str,
+        what: &str,
+        q: Query,
     ) -> Result<Vec<T>, ReadError> {
-        let mut rows = txn.execute(query(cypher)).await.map_err(read_failed)?;
+        let mut rows = txn.execute(q).await.map_err(read_failed)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next(txn.handle()).await.map_err(read_failed)? {
-            let id: String = row.get("id").map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let data: String = row.get("data").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(
-                serde_json::from_str(&data)
-                    .map_err(|e| StoreError::Corrupt(format!("record '{id}': {e}")))?,
-            );
+            out.push(from_json(what, &data)?);
         }
         Ok(out)
     }
@@ -293,8 +305,12 @@ impl Neo4j {
         Ok(revision)
     }
 
-    /// Everything in one read transaction, so the three tables and the meta node agree.
-    async fn load_all(&self) -> Result<(GridMeta, GridData), ReadError> {
+    /// Everything in one read transaction, so the three tables and the meta node agree; with
+    /// `people`, the accounts and the audit log (oldest first) too.
+    async fn load_all(
+        &self,
+        people: bool,
+    ) -> Result<(GridMeta, GridData, Option<(Vec<Account>, Vec<AuditEntry>)>), ReadError> {
         let mut txn = self.txn().await?;
         let mut meta = GridMeta { name: String::new(), revision: 0, imported_at: None };
         let mut rows = txn
@@ -316,25 +332,51 @@ impl Neo4j {
         let data = GridData {
             assets: Self::read_records::<Asset>(
                 &mut txn,
-                "MATCH (a:Asset) RETURN a.id AS id, a.data AS data ORDER BY a.seq",
+                "asset",
+                query("MATCH (a:Asset) RETURN a.data AS data ORDER BY a.seq"),
             )
             .await?,
             maintenance: Self::read_records::<MaintenanceRecord>(
                 &mut txn,
-                "MATCH (m:Maintenance) RETURN m.id AS id, m.data AS data ORDER BY m.seq",
+                "maintenance record",
+                query("MATCH (m:Maintenance) RETURN m.data AS data ORDER BY m.seq"),
             )
             .await?,
             incidents: Self::read_records::<Incident>(
                 &mut txn,
-                "MATCH (i:Incident) RETURN i.id AS id, i.data AS data ORDER BY i.seq",
+                "incident",
+                query("MATCH (i:Incident) RETURN i.data AS data ORDER BY i.seq"),
             )
             .await?,
         };
+        let people = if people {
+            let accounts = Self::read_records::<Account>(
+                &mut txn,
+                "account",
+                query("MATCH (a:Account) RETURN a.data AS data ORDER BY a.username"),
+            )
+            .await?;
+            let audit = Self::read_records::<AuditEntry>(
+                &mut txn,
+                "audit entry",
+                query("MATCH (e:AuditEntry) RETURN e.data AS data ORDER BY e.at"),
+            )
+            .await?;
+            Some((accounts, audit))
+        } else {
+            None
+        };
         txn.commit().await.map_err(read_failed)?;
-        Ok((meta, data))
+        Ok((meta, data, people))
     }
 
-    async fn replace_all(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
+    /// Replaces the grid and, for a restore, the accounts and the audit log, in one transaction.
+    async fn replace_all(
+        &self,
+        name: &str,
+        data: &GridData,
+        people: Option<(&[Account], &[AuditEntry])>,
+    ) -> Result<GridMeta, StoreError> {
         // Build every statement before the transaction starts.
         let mut statements: Vec<Query> = Vec::new();
         for kind in AssetKind::ALL {
@@ -391,6 +433,23 @@ impl Neo4j {
             record_rows(&data.incidents, |i| (i.id.as_str(), i.asset.as_str()))?,
         ));
 
+        let mut deletions = vec![
+            "MATCH (n:Maintenance) DETACH DELETE n",
+            "MATCH (n:Incident) DETACH DELETE n",
+            "MATCH (n:Asset) DETACH DELETE n",
+        ];
+        if let Some((accounts, audit)) = people {
+            deletions.extend(["MATCH (n:Account) DETACH DELETE n", "MATCH (n:AuditEntry) DETACH DELETE n"]);
+            statements.extend(batched(
+                "UNWIND $rows AS r CREATE (a:Account {username: r.username, data: r.data})",
+                document_rows(accounts, "username", |a| a.username.as_str().into())?,
+            ));
+            statements.extend(batched(
+                "UNWIND $rows AS r CREATE (e:AuditEntry {at: r.at, data: r.data})",
+                document_rows(audit, "at", |e| e.at.timestamp_micros().into())?,
+            ));
+        }
+
         let mut txn = self.txn().await?;
         // Lock the meta node first: concurrent imports queue here instead of interleaving.
         let mut rows = txn
@@ -405,11 +464,7 @@ impl Neo4j {
         };
         // Drain the stream so the connection is free for the next statement.
         while rows.next(txn.handle()).await.map_err(unavailable)?.is_some() {}
-        for cypher in [
-            "MATCH (n:Maintenance) DETACH DELETE n",
-            "MATCH (n:Incident) DETACH DELETE n",
-            "MATCH (n:Asset) DETACH DELETE n",
-        ] {
+        for cypher in deletions {
             txn.run(query(cypher)).await.map_err(unavailable)?;
         }
         txn.run_queries(statements).await.map_err(unavailable)?;
@@ -434,12 +489,16 @@ impl Backend for Neo4j {
 
     async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
         // Reading a large grid takes longer than a ping; it gets the import allowance.
-        self.timed(self.settings.import_timeout, "reading the grid", with_read_retries(|| self.load_all()))
-            .await
+        self.timed(
+            self.settings.import_timeout,
+            "reading the grid",
+            with_read_retries(|| async { self.load_all(false).await.map(|(meta, data, _)| (meta, data)) }),
+        )
+        .await
     }
 
     async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {
-        self.timed(self.settings.import_timeout, "the import", self.replace_all(name, data)).await
+        self.timed(self.settings.import_timeout, "the import", self.replace_all(name, data, None)).await
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -470,12 +529,7 @@ impl Neo4j {
     ) -> Result<Vec<T>, StoreError> {
         self.with_transient_retries(what, || async {
             let mut txn = self.txn().await?;
-            let mut rows = txn.execute(q.clone()).await.map_err(unavailable)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next(txn.handle()).await.map_err(unavailable)? {
-                let data: String = row.get("data").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                out.push(from_json(what, &data)?);
-            }
+            let out = Self::read_records(&mut txn, what, q.clone()).await.map_err(|e| e.error)?;
             txn.commit().await.map_err(unavailable)?;
             Ok(out)
         })
@@ -518,6 +572,31 @@ impl Neo4j {
                 other => return other,
             }
         }
+    }
+}
+
+#[async_trait]
+impl Archive for Neo4j {
+    fn backend_name(&self) -> &'static str {
+        "neo4j"
+    }
+
+    async fn export_all(&self) -> Result<StoreContents, StoreError> {
+        let (meta, grid, people) = self
+            .timed(self.settings.import_timeout, "the backup", with_read_retries(|| self.load_all(true)))
+            .await?;
+        let (accounts, audit) = people.unwrap_or_default();
+        Ok(StoreContents { grid_name: meta.name, grid_revision: meta.revision, grid, accounts, audit })
+    }
+
+    async fn restore_all(&self, contents: &StoreContents) -> Result<GridMeta, StoreError> {
+        let people = Some((contents.accounts.as_slice(), contents.audit.as_slice()));
+        self.timed(
+            self.settings.import_timeout,
+            "the restore",
+            self.replace_all(&contents.grid_name, &contents.grid, people),
+        )
+        .await
     }
 }
 

@@ -348,7 +348,10 @@ impl LiveService {
                 return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(30) };
             }
         }
+        let started = std::time::Instant::now();
         let result = self.fetch(&location, now).await;
+        let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
+        crate::metrics::upstream("live", outcome, started.elapsed());
         self.record(&location, result, now)
     }
 

@@ -332,6 +332,7 @@ impl AnswerModel for LlmService {
             .or_insert_with(async { Arc::new(watch::channel(Progress::Pending).0) })
             .await;
         let cached = !entry.is_fresh();
+        crate::metrics::cache("analyst", cached);
         let progress = entry.into_value();
         let mut updates = progress.subscribe();
         if !cached {
@@ -443,7 +444,10 @@ impl Inner {
                     .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
                 return Err(UpstreamError::Paced { retry_after: wait.as_secs().max(1) });
             }
+            let started = Instant::now();
             let result = self.send(&user).await;
+            let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
+            crate::metrics::upstream("llm", outcome, started.elapsed());
             self.record(result.as_ref().map(|_| ()));
             result
         };

@@ -42,6 +42,23 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// A short fixed word for the metrics' `outcome` label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Rejected(_) => "rejected",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Status(_) => "http_error",
+            Self::Timeout(_) => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Malformed(_) | Self::TooLarge(_) => "malformed",
+            Self::CircuitOpen { .. }
+            | Self::QuotaExceeded { .. }
+            | Self::BudgetExhausted { .. }
+            | Self::Paced { .. }
+            | Self::ClientLimited { .. } => "held",
+        }
+    }
+
     /// Whether this failure counts towards opening the circuit (the upstream is unhealthy),
     /// as opposed to our own limits or an explicit rate limit.
     pub fn counts_as_failure(&self) -> bool {

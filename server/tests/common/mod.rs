@@ -25,6 +25,8 @@ pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub accounts: Arc<server::auth::Accounts>,
     pub dir: tempfile::TempDir,
+    /// The admin listener (`/metrics`) when `GRIDSCOPE_METRICS_ADDR` is set (on a free port).
+    pub admin_base: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -43,6 +45,7 @@ impl TestServer {
         ];
         all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_vars(all).unwrap();
+        let wants_admin = config.metrics_address().unwrap().is_some();
         let limits = server::http::serve::ConnectionLimits {
             header_timeout: std::time::Duration::from_secs(config.header_timeout_seconds),
             grace: std::time::Duration::from_secs(1),
@@ -54,11 +57,23 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+        let mut admin_base = None;
+        if wants_admin {
+            let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            admin_base = Some(format!("http://{}", admin.local_addr().unwrap()));
+            let app = server::http::admin_router(state.clone());
+            let mut stopped = admin_stopped.clone();
+            tokio::spawn(server::http::serve::serve(admin, app, limits, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+        }
         let app = server::http::router(state);
         tokio::spawn(server::http::serve::serve(listener, app, limits, async move {
             let _ = stopped.await;
+            let _ = admin_stop.send(true);
         }));
-        TestServer { base: format!("http://{addr}"), addr, accounts, dir, stop: Some(stop) }
+        TestServer { base: format!("http://{addr}"), addr, accounts, dir, admin_base, stop: Some(stop) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -124,4 +139,91 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .find(|v| v.starts_with("__Host-gridscope=") || v.starts_with("gridscope_session="))
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
+}
+
+#[allow(dead_code)]
+/// An Anthropic Messages stream writing `pieces`, reporting the given usage.
+pub fn anthropic_stream(pieces: &[&str], input_tokens: u64, output_tokens: u64, stop: bool) -> String {
+    let mut s = format!(
+        "event: message_start\ndata: {}\n\n",
+        serde_json::json!({"type": "message_start", "message": {"id": "msg_01", "type": "message", "role": "assistant",
+            "content": [], "model": "claude-test", "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1}}})
+    );
+    s.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    s.push_str("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+    for piece in pieces {
+        s.push_str(&format!(
+            "event: content_block_delta\ndata: {}\n\n",
+            serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+        ));
+    }
+    if stop {
+        s.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        s.push_str(&format!(
+            "event: message_delta\ndata: {}\n\n",
+            serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                "usage": {"output_tokens": output_tokens}})
+        ));
+        s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    }
+    s
+}
+
+#[allow(dead_code)]
+pub fn sse(body: String) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream; charset=utf-8")
+}
+
+/// A current-weather answer in OpenWeatherMap's documented format.
+#[allow(dead_code)]
+pub fn weather(temp: f64, wind: f64, gust: f64) -> serde_json::Value {
+    serde_json::json!({
+        "coord": {"lon": 7.76, "lat": 48.41},
+        "weather": [{"id": 803, "main": "Clouds", "description": "broken clouds", "icon": "04d"}],
+        "base": "stations",
+        "main": {"temp": temp, "feels_like": temp - 2.0, "temp_min": temp - 1.0, "temp_max": temp + 1.0,
+                 "pressure": 1012, "humidity": 71},
+        "visibility": 10000,
+        "wind": {"speed": wind, "deg": 240, "gust": gust},
+        "clouds": {"all": 75},
+        "dt": 1763971200,
+        "sys": {"type": 2, "id": 2011, "country": "DE", "sunrise": 1763966000, "sunset": 1763998000},
+        "timezone": 3600, "id": 2891802, "name": "Kehl", "cod": 200
+    })
+}
+
+/// Three buses in a row fed at b1 (line-1 b1–b2, line-2 b2–b3), 120 customers at b3.
+#[allow(dead_code)]
+pub fn small_grid() -> app::domain::GridData {
+    let bus = |id: &str| app::domain::Asset::new(id, app::domain::AssetKind::Bus);
+    app::domain::GridData {
+        assets: vec![
+            bus("b1"),
+            bus("b2"),
+            bus("b3"),
+            app::domain::Asset {
+                bus: Some("b1".into()),
+                source: true,
+                ..app::domain::Asset::new("g1", app::domain::AssetKind::Generator)
+            },
+            app::domain::Asset {
+                from_bus: Some("b1".into()),
+                to_bus: Some("b2".into()),
+                condition: Some(30),
+                ..app::domain::Asset::new("line-1", app::domain::AssetKind::Line)
+            },
+            app::domain::Asset {
+                from_bus: Some("b2".into()),
+                to_bus: Some("b3".into()),
+                ..app::domain::Asset::new("line-2", app::domain::AssetKind::Line)
+            },
+            app::domain::Asset {
+                bus: Some("b3".into()),
+                customers: Some(120),
+                ..app::domain::Asset::new("load-3", app::domain::AssetKind::Load)
+            },
+        ],
+        ..Default::default()
+    }
 }

@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::auth::{audit_log, list_users, EndSessions, SetUserEnabled};
+use crate::api::auth::{audit_log, list_users, AuditEntry, EndSessions, SetUserEnabled, UserSummary};
+use crate::ui::card::{ResourceCard, ScrollTable};
 use crate::ui::format;
 use crate::ui::pages::overview::ErrorNotice;
 
@@ -21,82 +22,56 @@ pub fn Admin() -> impl IntoView {
         <Title text="Admin"/>
         <h1>"Admin"</h1>
         {move || action_error().map(|error| view! { <ErrorNotice error=error/> })}
-        <section class="card" aria-labelledby="users-heading">
-            <h2 id="users-heading">"Accounts"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || users.get().map(|users| match users {
-                    Err(error) => view! { <ErrorNotice error=error/> }.into_any(),
-                    Ok(users) => view! {
-                        <div class="scroll" tabindex="0" role="region" aria-label="Accounts table">
-                        <table class="table" data-testid="users">
-                            <thead><tr><th>"User"</th><th>"Role"</th><th>"State"</th><th>"Last sign-in"</th><th>"Actions"</th></tr></thead>
-                            <tbody>
-                                {users.into_iter().map(|u| {
-                                    let state = match (u.enabled, u.locked_until) {
-                                        (false, _) => "disabled".to_owned(),
-                                        (true, Some(until)) if until > chrono::Utc::now() => format!("locked until {}", format::timestamp(until)),
-                                        _ => "active".to_owned(),
-                                    };
-                                    let name = u.username.clone();
-                                    let name2 = u.username.clone();
-                                    view! {
-                                        <tr data-testid="user-row" data-username=u.username.clone()>
-                                            <td>{u.username.clone()}</td>
-                                            <td>{u.role.as_str()}</td>
-                                            <td data-testid="user-state">{state}</td>
-                                            <td>{u.last_sign_in.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
-                                            <td>
-                                                <ActionForm action=end attr:class="inline">
-                                                    <input type="hidden" name="username" value=name/>
-                                                    <button class="link-button" type="submit" data-testid="end-sessions">"End sessions"</button>
-                                                </ActionForm>
-                                                <ActionForm action=enable attr:class="inline">
-                                                    <input type="hidden" name="username" value=name2/>
-                                                    <input type="hidden" name="enabled" value=(!u.enabled).to_string()/>
-                                                    <button class="link-button" type="submit" data-testid="toggle-enabled">
-                                                        {if u.enabled { "Disable" } else { "Enable" }}
-                                                    </button>
-                                                </ActionForm>
-                                            </td>
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                        </div>
-                    }.into_any(),
-                })}
-            </Transition>
-        </section>
-        <section class="card" aria-labelledby="audit-heading">
-            <h2 id="audit-heading">"Audit log"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || audit.get().map(|entries| match entries {
-                    Err(error) => view! { <ErrorNotice error=error/> }.into_any(),
-                    Ok(entries) => view! {
-                        <div class="scroll" tabindex="0" role="region" aria-label="Audit log table">
-                        <table class="table" data-testid="audit">
-                            <thead><tr><th>"When"</th><th>"Who"</th><th>"What"</th><th>"Target"</th><th>"From"</th><th>"Outcome"</th></tr></thead>
-                            <tbody>
-                                {entries.into_iter().map(|e| {
-                                    let action = e.action.clone();
-                                    view! {
-                                    <tr data-testid="audit-row" data-action=action>
-                                        <td>{format::timestamp(e.at)}</td>
-                                        <td>{e.actor}</td>
-                                        <td>{e.action}</td>
-                                        <td>{e.target.unwrap_or_default()}</td>
-                                        <td>{e.client}</td>
-                                        <td>{e.outcome}</td>
-                                    </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                        </div>
-                    }.into_any(),
-                })}
-            </Transition>
-        </section>
+        <ResourceCard id="users-heading" title="Accounts" resource=users render={move |users: Vec<UserSummary>| view! {
+            <ScrollTable label="Accounts table" testid="users" headings={&["User", "Role", "State", "Last sign-in", "Actions"]}>
+                {users.into_iter().map(|u| {
+                    let state = match (u.enabled, u.locked_until) {
+                        (false, _) => "disabled".to_owned(),
+                        (true, Some(until)) if until > chrono::Utc::now() => format!("locked until {}", format::timestamp(until)),
+                        _ => "active".to_owned(),
+                    };
+                    let name = u.username.clone();
+                    let name2 = u.username.clone();
+                    view! {
+                        <tr data-testid="user-row" data-username=u.username.clone()>
+                            <td>{u.username.clone()}</td>
+                            <td>{u.role.as_str()}</td>
+                            <td data-testid="user-state">{state}</td>
+                            <td>{u.last_sign_in.map(format::timestamp).unwrap_or_else(|| "never".into())}</td>
+                            <td>
+                                <ActionForm action=end attr:class="inline">
+                                    <input type="hidden" name="username" value=name/>
+                                    <button class="link-button" type="submit" data-testid="end-sessions">"End sessions"</button>
+                                </ActionForm>
+                                <ActionForm action=enable attr:class="inline">
+                                    <input type="hidden" name="username" value=name2/>
+                                    <input type="hidden" name="enabled" value=(!u.enabled).to_string()/>
+                                    <button class="link-button" type="submit" data-testid="toggle-enabled">
+                                        {if u.enabled { "Disable" } else { "Enable" }}
+                                    </button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </ScrollTable>
+        }}/>
+        <ResourceCard id="audit-heading" title="Audit log" resource=audit render={|entries: Vec<AuditEntry>| view! {
+            <ScrollTable label="Audit log table" testid="audit" headings={&["When", "Who", "What", "Target", "From", "Outcome"]}>
+                {entries.into_iter().map(|e| {
+                    let action = e.action.clone();
+                    view! {
+                    <tr data-testid="audit-row" data-action=action>
+                        <td>{format::timestamp(e.at)}</td>
+                        <td>{e.actor}</td>
+                        <td>{e.action}</td>
+                        <td>{e.target.unwrap_or_default()}</td>
+                        <td>{e.client}</td>
+                        <td>{e.outcome}</td>
+                    </tr>
+                    }
+                }).collect_view()}
+            </ScrollTable>
+        }}/>
     }
 }

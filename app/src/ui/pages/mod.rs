@@ -10,3 +10,4 @@ pub mod map;
 pub mod not_found;
 pub mod outages;
 pub mod overview;
+pub mod status;
