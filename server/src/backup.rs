@@ -77,6 +77,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 pub async fn create(archive: &dyn Archive, path: &Path) -> Result<Manifest, BackupError> {
     let started = std::time::Instant::now();
     let contents = archive.export_all().await?;
+    let read_seconds = started.elapsed().as_secs_f64();
     let source = archive.backend_name();
     let path = path.to_path_buf();
     let manifest = tokio::task::spawn_blocking(move || write_file(&path, source, &contents))
@@ -86,6 +87,7 @@ pub async fn create(archive: &dyn Archive, path: &Path) -> Result<Manifest, Back
         assets = manifest.assets,
         accounts = manifest.accounts,
         bytes = manifest.compressed_bytes,
+        read_seconds,
         seconds = started.elapsed().as_secs_f64(),
         "backup written"
     );
@@ -96,9 +98,14 @@ fn write_file(path: &Path, source: &str, contents: &StoreContents) -> Result<Man
     if path.exists() {
         return Err(BackupError::Io(format!("{} exists already; choose a new file name", path.display())));
     }
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    serde_json::to_writer(&mut encoder, contents)
+    // Fast compression: a grid's JSON still shrinks ~20×, at several times the speed of the
+    // default level; buffered, so the compressor gets large pieces.
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, encoder);
+    serde_json::to_writer(&mut buffered, contents)
         .map_err(|e| BackupError::Io(format!("cannot encode: {e}")))?;
+    let encoder =
+        buffered.into_inner().map_err(|e| BackupError::Io(format!("cannot compress: {}", e.error())))?;
     let compressed = encoder.finish().map_err(io("cannot compress"))?;
     let manifest = Manifest {
         format: FORMAT.to_owned(),

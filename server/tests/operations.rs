@@ -242,6 +242,8 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         ("GRIDSCOPE_LOG_LEVEL", "debug".into()),
         ("GRIDSCOPE_COOKIE_SECURE", "false".into()),
         ("GRIDSCOPE_SHUTDOWN_GRACE_SECONDS", "10".into()),
+        ("GRIDSCOPE_BACKUP_INTERVAL_SECONDS", "1".into()),
+        ("GRIDSCOPE_BACKUP_KEEP", "2".into()),
         ("GRIDSCOPE_LIVE_PROVIDER", "openweathermap".into()),
         ("GRIDSCOPE_LIVE_API_KEY", LIVE_KEY.into()),
         ("GRIDSCOPE_LIVE_BASE_URL", upstream.uri()),
@@ -282,6 +284,12 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         assert!(started.elapsed() < Duration::from_secs(60), "the server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready: serde_json::Value =
+        client().get(format!("{base}/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["analyst"]["state"], "configured", "{ready}");
+    assert!(ready["analyst"]["model"].as_str().unwrap().contains("claude"), "{ready}");
+    let store_check = ready["checks"].as_array().unwrap().iter().find(|c| c["name"] == "store").unwrap();
+    assert!(store_check["latency_ms"].is_u64(), "{ready}");
     // Wait for live readings (calls with the key in the query).
     while upstream.received_requests().await.unwrap().iter().all(|r| r.url.path() != "/data/2.5/weather") {
         assert!(started.elapsed() < Duration::from_secs(60), "no live call");
@@ -324,6 +332,32 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
     let limit = sample(&metrics, "gridscope_live_quota_limit", &[]).unwrap();
     assert!(remaining < limit, "quota remaining {remaining} of {limit}");
 
+    // Scheduled backups (every second here): several made, two kept.
+    let backups = dir.path().join("data/backups");
+    let listed = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).map_or_else(|_| Vec::new(), |d| d.map(|e| e.unwrap().path()).collect());
+        files.sort();
+        files
+    };
+    while sample(
+        &client()
+            .get(format!("http://127.0.0.1:{admin_port}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "gridscope_backups_total",
+        &["trigger=\"scheduled\"", "outcome=\"ok\""],
+    ) < Some(3.0)
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no scheduled backups: {:?}", listed(&backups));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // The container health check.
     let check = Command::new(binary)
         .arg("healthcheck")
@@ -353,6 +387,14 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         .unwrap();
     assert!(!check.status.success(), "healthy after exit? {check:?}");
     let lines = log_reader.join().unwrap();
+    let kept = listed(&backups);
+    assert!(!kept.is_empty() && kept.len() <= 2, "retention: {kept:?}");
+    for file in &kept {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(name.starts_with("gridscope-") && name.ends_with(".gsbackup"), "a leftover: {name}");
+        let (manifest, _) = server::backup::read(file).unwrap();
+        assert_eq!(manifest.source_store, "embedded");
+    }
 
     assert!(lines.len() > 20, "{lines:?}");
     for line in &lines {

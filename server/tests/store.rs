@@ -337,6 +337,12 @@ async fn backup_contract(
         "{label}: counts"
     );
     assert_eq!(manifest.grid_name, "backed-up");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{label}: password hashes inside, owner only");
+    }
     // A manifest line anyone can read, and no half-written leftovers.
     let first_line = std::fs::read(&file).unwrap().split(|b| *b == b'\n').next().unwrap().to_vec();
     assert!(String::from_utf8(first_line).unwrap().contains("\"gridscope-backup\""));

@@ -26,6 +26,9 @@ pub struct Check {
     pub name: &'static str,
     pub ok: bool,
     pub detail: String,
+    /// How long the check took (the store's answer time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,6 +36,17 @@ pub struct Readiness {
     pub status: &'static str,
     pub checks: Vec<Check>,
     pub live: LiveReport,
+    pub analyst: AnalystReport,
+}
+
+/// The analyst is reported, not required: without a provider (or while it fails) the offline
+/// analyst answers.
+#[derive(Debug, Serialize)]
+pub struct AnalystReport {
+    /// `configured` or `offline`.
+    pub state: &'static str,
+    /// The provider and model (`Anthropic claude-…`), when configured.
+    pub model: Option<String>,
 }
 
 /// Readiness: every check must pass for the instance to take traffic; 503 otherwise.
@@ -40,8 +54,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let checks = vec![site_check(&state).await, store_check(&state).await];
     let ready = checks.iter().all(|c| c.ok);
     let live = live_report(&state);
+    let analyst = AnalystReport {
+        state: if state.model.is_some() { "configured" } else { "offline" },
+        model: state.model.as_ref().map(|m| m.label()),
+    };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks, live }))
+    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks, live, analyst }))
 }
 
 /// Live conditions are reported, not required: an upstream outage must not take every
@@ -82,11 +100,15 @@ fn live_report(state: &AppState) -> LiveReport {
 async fn store_check(state: &AppState) -> Check {
     let name = "store";
     let backend = state.store.backend();
-    match tokio::time::timeout(std::time::Duration::from_secs(5), state.store.ping()).await {
-        Ok(Ok(())) => Check { name, ok: true, detail: format!("{backend} store answers") },
-        Ok(Err(e)) => Check { name, ok: false, detail: format!("{backend} store: {e}") },
-        Err(_) => Check { name, ok: false, detail: format!("{backend} store did not answer within 5 s") },
-    }
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), state.store.ping()).await;
+    let latency_ms = Some(started.elapsed().as_millis() as u64);
+    let (ok, detail) = match answer {
+        Ok(Ok(())) => (true, format!("{backend} store answers")),
+        Ok(Err(e)) => (false, format!("{backend} store: {e}")),
+        Err(_) => (false, format!("{backend} store did not answer within 5 s")),
+    };
+    Check { name, ok, detail, latency_ms }
 }
 
 /// The files of the browser bundle under `<site root>/pkg/`, as cargo-leptos writes them.
@@ -102,12 +124,13 @@ async fn site_check(state: &AppState) -> Check {
         }
     }
     if missing.is_empty() {
-        Check { name: "site", ok: true, detail: "browser bundle present".to_owned() }
+        Check { name: "site", ok: true, detail: "browser bundle present".to_owned(), latency_ms: None }
     } else {
         Check {
             name: "site",
             ok: false,
             detail: format!("missing in site root pkg/: {}", missing.join(", ")),
+            latency_ms: None,
         }
     }
 }
