@@ -23,6 +23,8 @@ pub enum ErrorCode {
     /// Signed in, but the role does not allow it.
     Forbidden,
     NotFound,
+    /// The request conflicts with the current state (an import under way, the grid changed).
+    Conflict,
     InternalError,
 }
 
@@ -37,6 +39,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
             Self::InternalError => "internal_error",
         }
     }
@@ -124,6 +127,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::Forbidden,
             ErrorCode::NotFound,
+            ErrorCode::Conflict,
             ErrorCode::InternalError,
         ] {
             let json = serde_json::to_string(&code).unwrap();

@@ -24,6 +24,7 @@ const PAGES = [
   ['sign-in', '/login', '[data-testid="sign-in"]'],
   ['admin', '/admin', '[data-testid="audit"]', 'admin'],
   ['operations status', '/status', '[data-testid="errors-by-code"]', 'operator'],
+  ['import', '/import', '[data-testid="import-form"]', 'operator'],
   ['not found', '/no/such/page', '[data-testid="not-found"]'],
 ];
 

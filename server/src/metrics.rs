@@ -135,6 +135,7 @@ fn public_code(code: &str) -> &'static str {
 fn fallback_code(status: u16) -> &'static str {
     match status {
         404 => "not_found",
+        409 => "conflict",
         401 => "unauthorized",
         403 => "forbidden",
         429 => "rate_limited",

@@ -98,7 +98,7 @@ fn bad_input_is_refused_naming_line_and_column_and_nothing_is_written() {
         (
             "ragged row",
             GOOD.replacen("b2,bus,Bus 2,,,,,,,20,", "b2,bus,Bus 2,,,20,", 1),
-            "line 3: malformed CSV",
+            "line 3: this row has 7 fields where the header has 11",
         ),
     ];
     for (what, text, expected) in cases {

@@ -5,6 +5,7 @@ pub mod analyst;
 pub mod assets;
 pub mod auth;
 pub mod grid;
+pub mod import;
 pub mod live;
 pub mod maintenance;
 pub mod map;
@@ -44,6 +45,7 @@ pub(crate) fn with_status(error: crate::error::AppError) -> crate::error::AppErr
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::SourceUnavailable | ErrorCode::StaleData => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

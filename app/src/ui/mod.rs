@@ -20,6 +20,7 @@ use pages::{
     analyst::Analyst,
     asset::AssetPage,
     assets::Assets,
+    import::Import,
     login::Login,
     maintenance::Maintenance,
     map::MapPage,
@@ -59,6 +60,7 @@ lazy_page!(AnalystRoute, Analyst);
 lazy_page!(LoginRoute, Login);
 lazy_page!(AdminRoute, Admin);
 lazy_page!(StatusRoute, Status);
+lazy_page!(ImportRoute, Import);
 
 /// The document around the app, rendered on the server only. Its response carries the
 /// Content-Security-Policy with this response's nonce (the one on the hydration scripts).
@@ -220,6 +222,7 @@ pub fn App() -> impl IntoView {
                         <A href="/maintenance">"Maintenance"</A>
                         <Transition fallback=|| ()>
                             {move || (me.role() >= Role::Operator).then(|| view! { <A href="/analyst">"Analyst"</A> })}
+                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/import">"Import"</A> })}
                             {move || (me.role() >= Role::Operator).then(|| view! { <A href="/status">"Status"</A> })}
                             {move || (me.role() >= Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
                         </Transition>
@@ -240,6 +243,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
                         <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()}/>
                         <Route path=path!("/status") view={Lazy::<StatusRoute>::new()}/>
+                        <Route path=path!("/import") view={Lazy::<ImportRoute>::new()}/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -14,6 +14,16 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 
+/// A text cell as spreadsheets may open it safely: one that would start a formula (`=`, `+`,
+/// `-`, `@`, tab, carriage return) gets a leading apostrophe, as OWASP advises for CSV export.
+pub fn spreadsheet_safe(cell: &str) -> String {
+    if crate::interchange::fixes::formula_like(cell) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
 async fn rows(
     state: &AppState,
     params: &HashMap<String, String>,
@@ -43,11 +53,11 @@ pub async fn assets_csv(
     for r in &rows {
         ok &= writer
             .write_record([
-                r.id.as_str(),
-                r.name.as_str(),
+                spreadsheet_safe(&r.id).as_str(),
+                spreadsheet_safe(&r.name).as_str(),
                 r.kind.as_str(),
                 &r.voltage_kv.map(|v| v.to_string()).unwrap_or_default(),
-                r.region.as_deref().unwrap_or(""),
+                spreadsheet_safe(r.region.as_deref().unwrap_or("")).as_str(),
                 &format!("{:.1}", r.risk),
                 r.band.as_str(),
             ])
@@ -116,8 +126,8 @@ pub async fn plan_csv(
                 j.start.to_string(),
                 j.end.to_string(),
                 j.crew.to_string(),
-                c.asset.clone(),
-                c.name.clone(),
+                spreadsheet_safe(&c.asset),
+                spreadsheet_safe(&c.name),
                 c.kind.as_str().into(),
                 c.intervention.as_str().into(),
                 c.crew_days.to_string(),

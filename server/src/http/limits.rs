@@ -44,6 +44,9 @@ pub const EXPENSIVE_PATHS: &[&str] = &[
     "/export/assets.json",
     "/export/plan.csv",
     "/export/plan.json",
+    "/import/preview",
+    "/import/apply",
+    "/import/report.csv",
 ];
 
 pub type ClientLayer = GovernorLayer<ClientKey, NoOpMiddleware, Body>;

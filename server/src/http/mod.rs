@@ -2,6 +2,7 @@
 //! operational endpoints, with the middleware around them.
 
 pub mod export;
+pub mod import;
 pub mod limits;
 pub mod observe;
 pub mod ops;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub model: Option<Arc<dyn AnswerModel>>,
     pub accounts: Arc<Accounts>,
     pub sessions: SqliteSessions,
+    /// Uploaded datasets between preview and apply.
+    pub staging: Arc<import::Staging>,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -75,6 +78,7 @@ impl AppState {
             live,
             model: None,
             sessions,
+            staging: Arc::new(import::Staging::default()),
         })
     }
 
@@ -135,6 +139,12 @@ fn app_routes(state: AppState) -> Router {
         .route("/export/assets.json", axum::routing::get(export::assets_json))
         .route("/export/plan.csv", axum::routing::get(export::plan_csv))
         .route("/export/plan.json", axum::routing::get(export::plan_json))
+        .route(
+            "/import/preview",
+            axum::routing::post(import::preview).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/import/apply", axum::routing::post(import::apply))
+        .route("/import/report.csv", axum::routing::get(import::report_csv))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(shell_options.clone())
         })

@@ -137,6 +137,10 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
 }
 
+/// The one path that takes large bodies (uploaded datasets), and its limit.
+pub const UPLOAD_PATH: &str = "/import/preview";
+pub const UPLOAD_MAX_BYTES: usize = app::api::import::MAX_UPLOAD_BYTES + 64 * 1024;
+
 fn too_large(max: usize) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -148,6 +152,11 @@ fn too_large(max: usize) -> Response {
 /// bodies sent too slowly (408). Bodies here are small, so they are read in full and handed
 /// on as bytes; nothing downstream then waits on a slow client.
 pub async fn bound_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let limits = if request.uri().path() == UPLOAD_PATH {
+        BodyLimits { max_bytes: UPLOAD_MAX_BYTES.max(limits.max_bytes), ..limits }
+    } else {
+        limits
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

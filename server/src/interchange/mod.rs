@@ -15,6 +15,9 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod fixes;
+pub mod upload;
+
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 pub const MAX_ROWS: usize = 5_000_000;
 pub const MAX_REPORTED: usize = 100;
@@ -92,13 +95,30 @@ impl fmt::Display for ImportRefused {
 
 impl std::error::Error for ImportRefused {}
 
-struct Issues {
+/// What reading collects besides the records: problems, suggested or applied fixes, and
+/// per-column fill counts (for the data-quality report).
+#[derive(Default)]
+pub(crate) struct Issues {
     list: Vec<ImportIssue>,
     truncated: bool,
+    /// All problems found (also those beyond the report limit).
+    total: u64,
+    /// Apply the suggested fixes instead of reporting them.
+    apply_fixes: bool,
+    /// Rule → (how many values, one example).
+    fixes: std::collections::BTreeMap<&'static str, (u64, String)>,
+    /// Per file: data rows and, per header column, how many rows have a value.
+    stats: Vec<(String, u64, Vec<(String, u64)>)>,
 }
 
 impl Issues {
+    fn fix(&mut self, rule: &'static str, example: impl FnOnce() -> String) {
+        let entry = self.fixes.entry(rule).or_insert_with(|| (0, example()));
+        entry.0 += 1;
+    }
+
     fn push(&mut self, file: &str, line: u64, column: &str, message: impl Into<String>) {
+        self.total += 1;
         if self.list.len() >= MAX_REPORTED {
             self.truncated = true;
             return;
@@ -155,23 +175,86 @@ impl Source {
 /// the whole grid is acceptable.
 pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
     let source = Source::locate(path)?;
-    let mut issues = Issues { list: Vec::new(), truncated: false };
-    let assets_name = file_name(&source.assets);
-    let (assets, asset_lines) =
-        read_table(&source.assets, ASSET_COLUMNS, &["id", "kind"], &mut issues, parse_asset);
-    let (maintenance, maintenance_lines) = match &source.maintenance {
-        Some(p) => read_table(
-            p,
-            MAINTENANCE_COLUMNS,
-            &["id", "asset", "date", "kind"],
-            &mut issues,
-            parse_maintenance,
-        ),
+    let mut issues = Issues::default();
+    let mut open = |path: &Path| -> Option<(String, std::fs::File)> {
+        let file = file_name(path);
+        let handle = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                issues.push(&file, 0, "", format!("cannot open: {e}"));
+                return None;
+            }
+        };
+        if handle.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
+            issues.push(&file, 0, "", format!("larger than the limit of {} MiB", MAX_FILE_BYTES >> 20));
+            return None;
+        }
+        Some((file, handle))
+    };
+    let assets = open(&source.assets);
+    let maintenance = source.maintenance.as_deref().and_then(&mut open);
+    let incidents = source.incidents.as_deref().and_then(&mut open);
+    let inputs = Inputs {
+        assets: assets.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
+        maintenance: maintenance.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
+        incidents: incidents.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
+    };
+    let grid = read_inputs(inputs, MAX_ROWS, &mut issues);
+    match grid {
+        Some(grid) if issues.list.is_empty() => Ok(grid),
+        _ => Err(ImportRefused { issues: issues.list, truncated: issues.truncated }),
+    }
+}
+
+/// The readers of a dataset's tables, each with its file name.
+pub(crate) struct Inputs<R> {
+    pub assets: Option<(String, R)>,
+    pub maintenance: Option<(String, R)>,
+    pub incidents: Option<(String, R)>,
+}
+
+/// Reads and validates every table; the grid when the tables could be read (check `issues`
+/// before using it: it is only acceptable when there are none).
+pub(crate) fn read_inputs<R: Read>(
+    inputs: Inputs<R>,
+    max_rows: usize,
+    issues: &mut Issues,
+) -> Option<GridData> {
+    let mut names = [String::new(), String::new(), String::new()];
+    let (assets, asset_lines) = match inputs.assets {
+        Some((name, r)) => {
+            names[0] = name.clone();
+            read_table(&name, r, ASSET_COLUMNS, &["id", "kind"], max_rows, issues, parse_asset)
+        }
+        None => return None,
+    };
+    let (maintenance, maintenance_lines) = match inputs.maintenance {
+        Some((name, r)) => {
+            names[1] = name.clone();
+            read_table(
+                &name,
+                r,
+                MAINTENANCE_COLUMNS,
+                &["id", "asset", "date", "kind"],
+                max_rows,
+                issues,
+                parse_maintenance,
+            )
+        }
         None => (Vec::new(), Vec::new()),
     };
-    let (incidents, incident_lines) = match &source.incidents {
-        Some(p) => {
-            read_table(p, INCIDENT_COLUMNS, &["id", "asset", "started_at"], &mut issues, parse_incident)
+    let (incidents, incident_lines) = match inputs.incidents {
+        Some((name, r)) => {
+            names[2] = name.clone();
+            read_table(
+                &name,
+                r,
+                INCIDENT_COLUMNS,
+                &["id", "asset", "started_at"],
+                max_rows,
+                issues,
+                parse_incident,
+            )
         }
         None => (Vec::new(), Vec::new()),
     };
@@ -179,22 +262,14 @@ pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
     if issues.list.is_empty() {
         for issue in grid.validate() {
             let (file, lines) = match issue.table {
-                Table::Assets => (assets_name.clone(), &asset_lines),
-                Table::Maintenance => {
-                    (source.maintenance.as_deref().map(file_name).unwrap_or_default(), &maintenance_lines)
-                }
-                Table::Incidents => {
-                    (source.incidents.as_deref().map(file_name).unwrap_or_default(), &incident_lines)
-                }
+                Table::Assets => (&names[0], &asset_lines),
+                Table::Maintenance => (&names[1], &maintenance_lines),
+                Table::Incidents => (&names[2], &incident_lines),
             };
-            issues.push(&file, lines[issue.index], issue.column, issue.message);
+            issues.push(file, lines[issue.index], issue.column, issue.message);
         }
     }
-    if issues.list.is_empty() {
-        Ok(grid)
-    } else {
-        Err(ImportRefused { issues: issues.list, truncated: issues.truncated })
-    }
+    Some(grid)
 }
 
 fn file_name(path: &Path) -> String {
@@ -223,10 +298,28 @@ impl Row<'_> {
     }
 
     fn text(&mut self, column: &str) -> Option<String> {
-        let value = self.raw(column)?.to_string();
+        let mut value = self.raw(column)?.to_string();
         if value.chars().count() > MAX_TEXT_LEN {
             self.fail(column, format!("longer than {MAX_TEXT_LEN} characters"));
             return None;
+        }
+        // Hostile content: a cell a spreadsheet would run when the data is exported and opened.
+        if fixes::formula_like(&value) {
+            let defused = fixes::defuse(&value);
+            if self.issues.apply_fixes {
+                let (file, line) = (self.file.to_owned(), self.line);
+                self.issues.fix("formula prefix removed", || {
+                    format!("'{value}' → '{defused}' ({file} line {line}, {column})")
+                });
+                value = defused;
+            } else {
+                self.issues.fix("formula prefix removed", || format!("'{value}' → '{defused}'"));
+                self.fail(
+                    column,
+                    format!("'{value}' starts like a spreadsheet formula; suggested fix: '{defused}' (formula prefix removed)"),
+                );
+                return None;
+            }
         }
         Some(value)
     }
@@ -240,13 +333,37 @@ impl Row<'_> {
         Some(value)
     }
 
+    /// Parses a value; one that does not parse but has an unambiguous standard form is
+    /// rewritten (when fixes are applied) or reported with that form as the suggested fix.
     fn parse<T>(&mut self, column: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Option<T> {
         let value = self.raw(column)?.to_string();
         let parsed = parse(&value);
-        if parsed.is_none() {
-            self.fail(column, format!("'{value}' is not {what}"));
+        let out_of_range = column == "voltage_kv" && value.parse::<f64>().is_ok_and(|v| v > fixes::MAX_KV);
+        if parsed.is_some() && !out_of_range {
+            return parsed;
         }
-        parsed
+        let suggestion = fixes::suggest(column, &value).filter(|(fixed, _)| parse(fixed).is_some());
+        match suggestion {
+            Some((fixed, rule)) if self.issues.apply_fixes => {
+                let (file, line) = (self.file.to_owned(), self.line);
+                self.issues.fix(rule, || format!("'{value}' → '{fixed}' ({file} line {line}, {column})"));
+                parse(&fixed)
+            }
+            Some((fixed, rule)) => {
+                self.issues.fix(rule, || format!("'{value}' → '{fixed}'"));
+                let problem = if out_of_range {
+                    format!("{value} kV is not a voltage in kV")
+                } else {
+                    format!("'{value}' is not {what}")
+                };
+                self.fail(column, format!("{problem}; suggested fix: '{fixed}' ({rule})"));
+                None
+            }
+            None => {
+                self.fail(column, format!("'{value}' is not {what}"));
+                None
+            }
+        }
     }
 
     fn number(&mut self, column: &str) -> Option<f64> {
@@ -278,29 +395,19 @@ impl Row<'_> {
 
 /// Read one CSV table. Returns the parsed records and, for each, its line in the file.
 fn read_table<T>(
-    path: &Path,
+    file: &str,
+    input: impl Read,
     columns: &'static [&'static str],
     required: &[&str],
+    max_rows: usize,
     issues: &mut Issues,
     parse: fn(&mut Row) -> Option<T>,
 ) -> (Vec<T>, Vec<u64>) {
-    let file = file_name(path);
-    let handle = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            issues.push(&file, 0, "", format!("cannot open: {e}"));
-            return (Vec::new(), Vec::new());
-        }
-    };
-    if handle.metadata().is_ok_and(|m| m.len() > MAX_FILE_BYTES) {
-        issues.push(&file, 0, "", format!("larger than the limit of {} MiB", MAX_FILE_BYTES >> 20));
-        return (Vec::new(), Vec::new());
-    }
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(handle.take(MAX_FILE_BYTES));
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
     let header_record = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            issues.push(&file, 1, "", format!("cannot read the header: {e}"));
+            issues.push(file, 1, "", format!("cannot read the header: {e}"));
             return (Vec::new(), Vec::new());
         }
     };
@@ -309,25 +416,27 @@ fn read_table<T>(
     for name in header_record.iter().map(str::trim) {
         match columns.iter().position(|c| *c == name) {
             Some(i) if header.contains(&i) => {
-                issues.push(&file, 1, name, "column appears twice");
+                issues.push(file, 1, name, "column appears twice");
                 header_ok = false;
             }
             Some(i) => header.push(i),
             None => {
-                issues.push(&file, 1, name, format!("unknown column (known: {})", columns.join(", ")));
+                issues.push(file, 1, name, format!("unknown column (known: {})", columns.join(", ")));
                 header_ok = false;
             }
         }
     }
     for column in required {
         if !header_record.iter().any(|h| h.trim() == *column) {
-            issues.push(&file, 1, column, "required column is missing");
+            issues.push(file, 1, column, "required column is missing");
             header_ok = false;
         }
     }
     if !header_ok {
         return (Vec::new(), Vec::new());
     }
+    let mut filled = vec![0u64; header.len()];
+    let mut rows = 0u64;
     let mut out = Vec::new();
     let mut lines = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -337,41 +446,60 @@ fn read_table<T>(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                issues.push(&file, line, "", format!("malformed CSV: {e}"));
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!(
+                        "this row has {len} fields where the header has {expected_len} (a missing or extra comma, or an unquoted comma in a value)"
+                    ),
+                    csv::ErrorKind::Utf8 { .. } => "not UTF-8 text: save the file as UTF-8".to_owned(),
+                    _ => format!("malformed CSV: {e}"),
+                };
+                issues.push(file, line, "", message);
                 break;
             }
         }
         let line = record.position().map_or(0, |p| p.line());
-        if out.len() >= MAX_ROWS {
-            issues.push(&file, line, "", format!("more than {MAX_ROWS} rows"));
+        if out.len() >= max_rows || rows as usize >= max_rows {
+            issues.push(
+                file,
+                line,
+                "",
+                format!("more than {max_rows} rows: split the file or import it on the command line"),
+            );
             break;
+        }
+        rows += 1;
+        for (count, field) in filled.iter_mut().zip(record.iter()) {
+            if !field.trim().is_empty() {
+                *count += 1;
+            }
         }
         if let Some(i) = record.iter().position(|f| f.chars().count() > MAX_FIELD_CHARS) {
             issues.push(
-                &file,
+                file,
                 line,
                 header_record.get(i).unwrap_or(""),
                 format!("field longer than {MAX_FIELD_CHARS} characters"),
             );
             continue;
         }
-        let mut row = Row { file: &file, line, header: &header, columns, record: &record, issues };
+        let mut row = Row { file, line, header: &header, columns, record: &record, issues };
         if let Some(item) = parse(&mut row) {
             out.push(item);
             lines.push(line);
         }
     }
+    let stats = header.iter().zip(filled).map(|(&i, n)| (columns[i].to_owned(), n)).collect();
+    issues.stats.push((file.to_owned(), rows, stats));
     (out, lines)
 }
 
 fn parse_asset(row: &mut Row) -> Option<Asset> {
     let id = row.required("id");
-    let kind_text = row.required("kind");
-    let kind = AssetKind::parse(&kind_text);
-    if kind.is_none() && !kind_text.is_empty() {
-        let known: Vec<&str> = AssetKind::ALL.iter().map(|k| k.as_str()).collect();
-        row.fail("kind", format!("'{kind_text}' is not an asset kind ({})", known.join(", ")));
+    if row.raw("kind").is_none() {
+        row.fail("kind", "is required".into());
     }
+    let known: Vec<&str> = AssetKind::ALL.iter().map(|k| k.as_str()).collect();
+    let kind = row.parse("kind", &format!("an asset kind ({})", known.join(", ")), AssetKind::parse);
     let name = row.text("name");
     let lat = row.parse("lat", "a latitude in degrees", |v| v.parse::<f64>().ok().filter(|x| x.is_finite()));
     let lon = row.parse("lon", "a longitude in degrees", |v| v.parse::<f64>().ok().filter(|x| x.is_finite()));

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod analyst;
 pub mod asset;
 pub mod assets;
+pub mod import;
 pub mod login;
 pub mod maintenance;
 pub mod map;

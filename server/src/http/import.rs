@@ -1,0 +1,383 @@
+//! Operator data import in the browser (operators only):
+//!
+//! - `POST /import/preview` (multipart: files `assets`, `maintenance`, `incidents`; or `token`
+//!   of an earlier upload; `fixes=true` to apply the suggested fixes): checks everything and
+//!   answers the data-quality report and what applying would change. Writes nothing; the
+//!   upload is kept (30 minutes, for its uploader) under the returned token.
+//! - `POST /import/apply` (form: `token`, `fixes`, `base_revision`): checks again and replaces
+//!   the grid in one transaction. One import at a time (409 `conflict` for a second), and
+//!   only onto the grid the preview was made against (409 when it changed since).
+//! - `GET /import/report.csv?token=…&fixes=…`: the report's problems as CSV.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::api::auth::{Principal, Role};
+use app::api::import::{ImportApplied, ImportPreview, TABLES};
+use app::error::{AppError, ErrorCode};
+use app::ports::ClientId;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form, Json};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::security::error_response;
+use super::AppState;
+use crate::interchange::upload::{self, UploadedFile};
+
+/// Uploads kept between preview and apply.
+pub struct Staging {
+    uploads: moka::sync::Cache<String, Arc<Staged>>,
+    /// Who is applying an import now, and since when.
+    applying: tokio::sync::Mutex<()>,
+    applier: std::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
+}
+
+pub struct Staged {
+    owner: String,
+    files: Vec<UploadedFile>,
+    sha256: String,
+}
+
+impl Default for Staging {
+    fn default() -> Self {
+        Staging {
+            uploads: moka::sync::Cache::builder()
+                .time_to_idle(Duration::from_secs(30 * 60))
+                // At most 256 MiB of staged uploads in memory.
+                .weigher(|_, s: &Arc<Staged>| {
+                    s.files.iter().map(|f| f.bytes.len()).sum::<usize>().min(u32::MAX as usize) as u32
+                })
+                .max_capacity(256 * 1024 * 1024)
+                .build(),
+            applying: tokio::sync::Mutex::new(()),
+            applier: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+fn refuse(status: StatusCode, error: AppError) -> Response {
+    error_response(status, error)
+}
+
+/// Operators and admins only (401 when not signed in, 403 for a lower role).
+fn operator(principal: &Principal) -> Result<String, Response> {
+    match &principal.username {
+        Some(name) if principal.can(Role::Operator) => Ok(name.clone()),
+        Some(_) => Err(refuse(
+            StatusCode::FORBIDDEN,
+            AppError::new(ErrorCode::Forbidden, "Importing data needs the operator role."),
+        )),
+        None => Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            AppError::new(ErrorCode::Unauthorized, "Sign in as an operator to import data."),
+        )),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Response {
+    refuse(StatusCode::BAD_REQUEST, AppError::invalid_input(message))
+}
+
+fn staged(state: &AppState, token: &str, owner: &str) -> Result<Arc<Staged>, Response> {
+    match state.staging.uploads.get(token) {
+        Some(s) if s.owner == owner => Ok(s),
+        _ => Err(refuse(
+            StatusCode::NOT_FOUND,
+            AppError::new(
+                ErrorCode::NotFound,
+                "This upload is no longer kept (30 minutes): upload the files again.",
+            ),
+        )),
+    }
+}
+
+fn is_true(v: Option<&str>) -> bool {
+    matches!(v, Some("true" | "on" | "1"))
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    mut multipart: Multipart,
+) -> Response {
+    let owner = match operator(&principal) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let (mut files, mut token, mut fixes) = (Vec::new(), None, false);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => return invalid(format!("The upload could not be read: {e}")),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let bytes = match field.bytes().await {
+            Ok(b) => b,
+            Err(e) => return invalid(format!("The upload could not be read: {e}")),
+        };
+        match (name.as_str(), file_name) {
+            ("token", _) => token = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
+            ("fixes", _) => fixes = is_true(std::str::from_utf8(&bytes).ok().map(str::trim)),
+            (table, Some(file)) => {
+                let Some((table, _)) = TABLES.iter().find(|(t, _)| *t == table) else {
+                    return invalid(format!(
+                        "Unknown upload field '{table}': assets, maintenance or incidents."
+                    ));
+                };
+                // A file input left empty is sent as an empty part without a name.
+                if file.is_empty() && bytes.is_empty() {
+                    continue;
+                }
+                let file = if file.is_empty() { format!("{table}.csv") } else { file };
+                files.push(UploadedFile { table, name: file.chars().take(200).collect(), bytes });
+            }
+            (other, None) => return invalid(format!("Unknown form field '{other}'.")),
+        }
+    }
+    let (staged, token) = if files.is_empty() {
+        match token {
+            Some(token) => match staged(&state, &token, &owner) {
+                Ok(s) => (s, token),
+                Err(r) => return r,
+            },
+            None => return invalid("Choose at least the assets file."),
+        }
+    } else {
+        let mut hash = Sha256::new();
+        for f in &files {
+            hash.update(f.table.as_bytes());
+            hash.update((f.bytes.len() as u64).to_le_bytes());
+            hash.update(&f.bytes);
+        }
+        let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let staged = Arc::new(Staged { owner, files, sha256 });
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        state.staging.uploads.insert(token.clone(), staged.clone());
+        tracing::info!(sha256 = %staged.sha256, "import: upload staged");
+        (staged, token)
+    };
+    match build_preview(&state, &staged, fixes, token).await {
+        Ok((preview, _)) => Json(preview).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Checks the staged files (on the blocking pool) and compares them with the stored grid.
+async fn build_preview(
+    state: &AppState,
+    staged: &Arc<Staged>,
+    fixes: bool,
+    token: String,
+) -> Result<(ImportPreview, Option<app::domain::model::GridData>), Response> {
+    let files = staged.files.clone();
+    let checked = tokio::task::spawn_blocking(move || upload::check(&files, fixes))
+        .await
+        .map_err(|_| refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal()))?;
+    let snapshot = state.store.snapshot().await.map_err(|e| {
+        let error = AppError::from(e);
+        refuse(StatusCode::SERVICE_UNAVAILABLE, error)
+    })?;
+    let changes = checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
+    let unchanged = checked.grid.is_some() && changes.iter().all(|c| c.created + c.changed + c.removed == 0);
+    let preview = ImportPreview {
+        token,
+        files: checked.files,
+        issues: checked.issues,
+        issues_total: checked.issues_total,
+        fixes: checked.fixes,
+        fixes_applied: fixes,
+        valid: checked.grid.is_some(),
+        changes,
+        base_revision: snapshot.meta.revision,
+        unchanged,
+        sha256: staged.sha256.clone(),
+    };
+    Ok((preview, checked.grid))
+}
+
+#[derive(Deserialize)]
+pub struct ApplyForm {
+    token: String,
+    #[serde(default)]
+    fixes: Option<String>,
+    base_revision: u64,
+}
+
+pub async fn apply(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Extension(client): Extension<ClientId>,
+    Form(form): Form<ApplyForm>,
+) -> Response {
+    let owner = match operator(&principal) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let staged = match staged(&state, &form.token, &owner) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let audit = |outcome: String| {
+        let (accounts, principal, client, target) =
+            (state.accounts.clone(), principal.clone(), client.clone(), format!("sha256:{}", staged.sha256));
+        async move {
+            app::ports::AccountService::record(
+                accounts.as_ref(),
+                &principal,
+                "import",
+                Some(&target),
+                &client,
+                &outcome,
+            )
+            .await
+        }
+    };
+    let Ok(_guard) = state.staging.applying.try_lock() else {
+        let holder = state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let who = holder
+            .map_or_else(String::new, |(by, at)| format!(" (by {by} since {})", at.format("%H:%M:%S UTC")));
+        audit("conflict".into()).await;
+        return refuse(
+            StatusCode::CONFLICT,
+            AppError::new(
+                ErrorCode::Conflict,
+                format!("Another import is being applied{who}: wait for it, then preview again."),
+            )
+            .retry_after(5),
+        );
+    };
+    *state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some((owner.clone(), chrono::Utc::now()));
+    let result =
+        apply_locked(&state, &staged, is_true(form.fixes.as_deref()), form.base_revision, &form.token).await;
+    *state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    match result {
+        Ok(applied) => {
+            let outcome = if applied.unchanged {
+                "unchanged".to_owned()
+            } else {
+                format!("ok: revision {}", applied.revision)
+            };
+            audit(outcome).await;
+            Json(applied).into_response()
+        }
+        Err((outcome, response)) => {
+            audit(outcome.to_owned()).await;
+            response
+        }
+    }
+}
+
+async fn apply_locked(
+    state: &AppState,
+    staged: &Arc<Staged>,
+    fixes: bool,
+    base_revision: u64,
+    token: &str,
+) -> Result<ImportApplied, (&'static str, Response)> {
+    let (preview, grid) =
+        build_preview(state, staged, fixes, token.to_owned()).await.map_err(|r| ("store_unavailable", r))?;
+    let Some(grid) = grid else {
+        return Err((
+            "invalid",
+            invalid(format!(
+                "The files have {} problem(s): preview them and correct the files.",
+                preview.issues_total
+            )),
+        ));
+    };
+    if preview.base_revision != base_revision {
+        return Err((
+            "grid_changed",
+            refuse(
+                StatusCode::CONFLICT,
+                AppError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "The grid changed since your preview (revision {base_revision} → {}): preview again.",
+                        preview.base_revision
+                    ),
+                ),
+            ),
+        ));
+    }
+    if preview.unchanged {
+        return Ok(ImportApplied { revision: base_revision, changes: preview.changes, unchanged: true });
+    }
+    let name = staged
+        .files
+        .iter()
+        .find(|f| f.table == "assets")
+        .map(|f| f.name.trim_end_matches(".csv").to_owned())
+        .unwrap_or_else(|| "upload".to_owned());
+    let started = std::time::Instant::now();
+    let meta = state
+        .store
+        .replace_grid(&name, grid)
+        .await
+        .map_err(|e| ("store_failed", refuse(StatusCode::SERVICE_UNAVAILABLE, AppError::from(e))))?;
+    tracing::info!(revision = meta.revision, seconds = started.elapsed().as_secs_f64(), sha256 = %staged.sha256, "import: applied");
+    Ok(ImportApplied { revision: meta.revision, changes: preview.changes, unchanged: false })
+}
+
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    token: String,
+    #[serde(default)]
+    fixes: Option<String>,
+}
+
+/// The data-quality report's problems as CSV (spreadsheet-safe).
+pub async fn report_csv(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Query(query): Query<ReportQuery>,
+) -> Response {
+    let owner = match operator(&principal) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let staged = match staged(&state, &query.token, &owner) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let fixes = is_true(query.fixes.as_deref());
+    let files = staged.files.clone();
+    let Ok(checked) = tokio::task::spawn_blocking(move || upload::check(&files, fixes)).await else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal());
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut ok = writer.write_record(["file", "line", "column", "problem"]).is_ok();
+    for issue in &checked.issues {
+        let line = issue.line.to_string();
+        let cells = [issue.file.as_str(), line.as_str(), issue.column.as_str(), issue.message.as_str()];
+        ok &= writer.write_record(cells.map(super::export::spreadsheet_safe)).is_ok();
+    }
+    for file in &checked.files {
+        for column in &file.columns {
+            let row = [
+                file.file.clone(),
+                String::new(),
+                column.name.clone(),
+                format!("filled in {} of {} rows", column.filled, file.rows),
+            ];
+            ok &= writer.write_record(row.iter().map(|c| super::export::spreadsheet_safe(c))).is_ok();
+        }
+    }
+    match writer.into_inner() {
+        Ok(bytes) if ok => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"gridscope-import-report.csv\""),
+            ],
+            bytes,
+        )
+            .into_response(),
+        _ => refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal()),
+    }
+}
