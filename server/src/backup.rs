@@ -219,21 +219,32 @@ pub fn read(path: &Path) -> Result<(Manifest, StoreContents), BackupError> {
 /// restore is one transaction. Every account's session generation moves past both the
 /// current and the restored value, so no session made before the restore stays valid.
 pub async fn restore(archive: &dyn Archive, path: &Path) -> Result<(Manifest, GridMeta), BackupError> {
-    let owned = path.to_path_buf();
-    let (manifest, mut contents) = tokio::task::spawn_blocking(move || read(&owned))
-        .await
-        .map_err(|e| BackupError::Io(format!("restore task failed: {e}")))??;
-    let current = archive.export_all().await.ok();
-    for account in &mut contents.accounts {
-        let now = current
-            .as_ref()
-            .and_then(|c| c.accounts.iter().find(|a| a.username == account.username))
-            .map_or(0, |a| a.generation);
-        account.generation = account.generation.max(now) + 1;
-    }
-    let meta = archive.restore_all(&contents).await?;
+    let (manifest, contents) = read_checked(path).await?;
+    let meta = restore_read(archive, contents).await?;
     tracing::info!(file = %path.display(), revision = meta.revision, assets = manifest.assets, "backup restored");
     Ok((manifest, meta))
+}
+
+/// [`read`] on the blocking pool.
+pub async fn read_checked(path: &Path) -> Result<(Manifest, StoreContents), BackupError> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || read(&owned))
+        .await
+        .map_err(|e| BackupError::Io(format!("restore task failed: {e}")))?
+}
+
+/// Restores contents already read and checked by [`read`]. Only the current accounts are
+/// read (for their session generations), not the whole store.
+pub async fn restore_read(
+    archive: &dyn Archive,
+    mut contents: StoreContents,
+) -> Result<GridMeta, BackupError> {
+    let current = archive.accounts().await.unwrap_or_default();
+    for account in &mut contents.accounts {
+        let now = current.iter().find(|a| a.username == account.username).map_or(0, |a| a.generation);
+        account.generation = account.generation.max(now) + 1;
+    }
+    Ok(archive.restore_all(&contents).await?)
 }
 
 /// The name of a scheduled backup made at `at`.

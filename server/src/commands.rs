@@ -117,12 +117,10 @@ pub async fn backup(config: &Config, path: &Path) -> Result<String, Failure> {
 /// `gridscope restore <path>`.
 pub async fn restore(config: &Config, path: &Path, safety_backup: bool) -> Result<String, Failure> {
     let archive = open_archive(config)?;
-    // Check the file before anything else, so a bad file costs nothing (not even a safety copy).
-    let owned = path.to_path_buf();
-    tokio::task::spawn_blocking(move || backup::read(&owned))
-        .await
-        .map_err(|e| Failure::new(1, e.to_string()))?
-        .map_err(|e| Failure::new(1, e.to_string()))?;
+    // Read and check the whole file before anything else (once), so a bad file costs nothing,
+    // not even a safety copy.
+    let (manifest, contents) =
+        backup::read_checked(path).await.map_err(|e| Failure::new(1, e.to_string()))?;
     let mut saved = String::new();
     if safety_backup {
         let copy = config.backup_directory().join(format!(
@@ -138,8 +136,10 @@ pub async fn restore(config: &Config, path: &Path, safety_backup: bool) -> Resul
         })?;
         saved = format!("; the data it replaced is in {}", copy.display());
     }
-    match backup::restore(archive.as_ref(), path).await {
-        Ok((m, meta)) => {
+    match backup::restore_read(archive.as_ref(), contents).await {
+        Ok(meta) => {
+            let m = manifest;
+            tracing::info!(file = %path.display(), revision = meta.revision, assets = m.assets, "backup restored");
             audit_cli(config, "restore", path, "ok").await;
             Ok(format!(
                 "restored '{}' from {} (made {} by the {} store: {} assets, {} accounts, {} audit entries) as revision {}; every session ended{saved}",

@@ -148,7 +148,7 @@ pub struct StoreContents {
 /// Whole-store export and restore, for backups. Implemented by both stores, so a backup of
 /// one can be restored into the other.
 #[async_trait]
-pub trait Archive: Send + Sync {
+pub trait Archive: AccountStore {
     fn backend_name(&self) -> &'static str;
     /// A consistent copy of everything (one read transaction).
     async fn export_all(&self) -> Result<StoreContents, StoreError>;
