@@ -86,7 +86,11 @@ impl FromServerFnError for AppError {
                 Self::new(ErrorCode::SourceUnavailable, "The server could not be reached.").retry_after(5)
             }
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
-                Self::invalid_input("The request was not understood.")
+                let error = Self::invalid_input("The request was not understood.");
+                // On the server, the response says so with its status (400), not only its body.
+                #[cfg(feature = "ssr")]
+                let error = crate::api::with_status(error);
+                error
             }
             _ => Self::internal(),
         }

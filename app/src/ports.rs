@@ -3,6 +3,7 @@
 //! The composition root (`server`) provides these in the context of every request; tests can
 //! provide fakes. Nothing here is compiled into the browser bundle.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::live::LiveConditions;
 use crate::domain::conditions::{Reading, GRID_WIDE};
 use crate::domain::model::{Asset, GridData};
-use crate::domain::risk::{score_each, RiskScore};
+use crate::domain::risk::{RiskScore, RiskTable};
 use crate::domain::topology::{SwitchMode, Topology};
 
 /// Facts about the running process.
@@ -44,43 +45,91 @@ pub struct GridMeta {
 }
 
 /// The stored grid, read once and shared until the next write: its data and the topology
-/// built from it (switch states respected).
+/// built from it (switch states respected), and results derived from both (computed on
+/// first use, kept with the snapshot, so a write starts them afresh).
 pub struct GridSnapshot {
     pub meta: GridMeta,
     pub data: GridData,
     pub topology: Topology,
     index: HashMap<String, usize>,
-    /// Risk scores in asset order, computed once per day of use and conditions revision.
-    risk: std::sync::Mutex<Option<(NaiveDate, u64, Arc<Vec<RiskScore>>)>>,
+    derived: std::sync::Mutex<HashMap<TypeId, Arc<DerivedSlot>>>,
+}
+
+type DerivedSlot = std::sync::Mutex<Option<Arc<dyn Any + Send + Sync>>>;
+
+/// A derived result with what it was computed for.
+pub struct Keyed<K, T> {
+    pub key: K,
+    pub value: T,
+}
+
+impl<K, T> std::ops::Deref for Keyed<K, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+fn unpoisoned<T>(lock: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GridSnapshot {
     pub fn new(meta: GridMeta, data: GridData) -> GridSnapshot {
         let topology = Topology::build(&data, SwitchMode::Respect);
         let index = data.assets.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
-        GridSnapshot { meta, data, topology, index, risk: std::sync::Mutex::new(None) }
+        GridSnapshot { meta, data, topology, index, derived: Default::default() }
+    }
+
+    /// The result of type `T` derived from this snapshot: the kept one while `fresh` says
+    /// so, else computed now and kept. One slot per type; callers asking while it is
+    /// computed wait for that result instead of computing it again.
+    pub fn derived<T: Any + Send + Sync>(
+        &self,
+        fresh: impl Fn(&T) -> bool,
+        compute: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let slot = unpoisoned(&self.derived).entry(TypeId::of::<T>()).or_default().clone();
+        let mut kept = unpoisoned(&slot);
+        if let Some(value) = kept.clone().and_then(|v| v.downcast::<T>().ok()).filter(|v| fresh(v)) {
+            return value;
+        }
+        let value = Arc::new(compute());
+        *kept = Some(value.clone());
+        value
+    }
+
+    /// [`derived`](Self::derived) for a result that holds as long as its key is the same.
+    pub fn derived_for<K, T>(&self, key: K, compute: impl FnOnce() -> T) -> Arc<Keyed<K, T>>
+    where
+        K: PartialEq + Clone + Send + Sync + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.derived(|kept: &Keyed<K, T>| kept.key == key, || Keyed { value: compute(), key: key.clone() })
     }
 
     /// Risk scores as of `today` under the given live conditions, in asset order (`[i]`
-    /// scores `data.assets[i]`).
-    pub fn risk_scores(&self, today: NaiveDate, conditions: &Conditions) -> Arc<Vec<RiskScore>> {
-        let mut cached = self.risk.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match cached.as_ref() {
-            Some((day, revision, scores)) if *day == today && *revision == conditions.revision => {
-                scores.clone()
-            }
-            _ => {
-                let mut scores = score_each(&self.data, &self.topology, today);
-                for (score, asset) in scores.iter_mut().zip(&self.data.assets) {
-                    if let Some(reading) = conditions.for_region(asset.region.as_deref()) {
-                        crate::domain::conditions::adjust(score, asset.kind, reading);
-                    }
-                }
-                let scores = Arc::new(scores);
-                *cached = Some((today, conditions.revision, scores.clone()));
-                scores
-            }
-        }
+    /// scores `data.assets[i]`); computed once per day of use and conditions revision.
+    pub fn risk_scores(
+        &self,
+        today: NaiveDate,
+        conditions: &Conditions,
+    ) -> Arc<Keyed<(NaiveDate, u64), RiskTable>> {
+        self.derived_for((today, conditions.revision), || {
+            RiskTable::build(&self.data, &self.topology, today, |asset| {
+                conditions.for_region(asset.region.as_deref())
+            })
+        })
+    }
+
+    /// The explained risk score of the asset at `index`, as of `today` under `conditions`.
+    pub fn risk_explained(&self, index: usize, today: NaiveDate, conditions: &Conditions) -> RiskScore {
+        let asset = &self.data.assets[index];
+        self.risk_scores(today, conditions).explain(
+            index,
+            asset,
+            conditions.for_region(asset.region.as_deref()),
+        )
     }
 
     pub fn index_of(&self, id: &str) -> Option<usize> {

@@ -1,16 +1,20 @@
-// Page-load benchmark of one page on a throttled mobile profile in Chromium: largest
-// contentful paint, time to hydration, and bytes transferred (compressed, on the wire).
-// A measurement, not a test: it prints numbers and their ratio to the budgets.
+// Page-load benchmark of one page in Chromium: largest contentful paint, time to hydration,
+// and bytes transferred (compressed, on the wire). A measurement, not a test: it prints
+// numbers and their ratio to the budgets.
 //
-// Profile (Chrome DevTools presets): network "Fast 4G" — 165 ms round trip, 8.1 Mbit/s down,
-// 1.35 Mbit/s up — and CPU slowed 4× ("mid-tier mobile"), a 360×740 phone viewport at
-// 2× density, cache disabled (a first visit).
+// Profiles: "mobile" (default; Chrome DevTools presets): network "Fast 4G" — 165 ms round
+// trip, 8.1 Mbit/s down, 1.35 Mbit/s up — and CPU slowed 4× ("mid-tier mobile"), a 360×740
+// phone viewport at 2× density; "desktop": 1280×800, no throttling. Cache disabled (a first
+// visit) in both.
 //
-// Usage: node bench/web.mjs <base-url> [path] [runs]
+// Usage: node bench/web.mjs <base-url> [path] [runs] [mobile|desktop] [--json]
 import { launch, VIEWPORTS } from '../tests/browser.mjs';
 
-const [base, path = '/', runsArg = '5'] = process.argv.slice(2);
+const args = process.argv.slice(2).filter((a) => a !== '--json');
+const json = process.argv.includes('--json');
+const [base, path = '/', runsArg = '5', profileName = 'mobile'] = args;
 const runs = Number(runsArg);
+const mobile = profileName !== 'desktop';
 const BUDGET = { lcp: 1000, hydration: 1500, transfer: 350 * 1000 };
 const PROFILE = {
   latency: 165,
@@ -20,7 +24,7 @@ const PROFILE = {
 };
 
 async function once(browser) {
-  const context = await browser.newContext({ ...VIEWPORTS.phone });
+  const context = await browser.newContext({ ...(mobile ? VIEWPORTS.phone : VIEWPORTS.desktop) });
   const page = await context.newPage();
   await page.addInitScript(() => {
     window.__lcp = 0;
@@ -39,13 +43,15 @@ async function once(browser) {
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
-  await cdp.send('Network.emulateNetworkConditions', {
-    offline: false,
-    latency: PROFILE.latency,
-    downloadThroughput: PROFILE.downloadThroughput,
-    uploadThroughput: PROFILE.uploadThroughput,
-  });
-  await cdp.send('Emulation.setCPUThrottlingRate', { rate: PROFILE.cpu });
+  if (mobile) {
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: PROFILE.latency,
+      downloadThroughput: PROFILE.downloadThroughput,
+      uploadThroughput: PROFILE.uploadThroughput,
+    });
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: PROFILE.cpu });
+  }
   const bytes = new Map();
   const urls = new Map();
   cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url));
@@ -69,14 +75,22 @@ const results = [];
 for (let i = 0; i < runs; i++) results.push(await once(browser));
 await browser.close();
 
-console.log(`page ${path} · ${runs} cold loads · Fast 4G (165 ms RTT, 8.1/1.35 Mbit/s) · CPU 4× · phone 360×740`);
+const m = { lcp: median(results.map((r) => r.lcp)), hydration: median(results.map((r) => r.hydrated)), transfer: median(results.map((r) => r.transfer)) };
+if (json) {
+  console.log(JSON.stringify({ profile: profileName, path, runs, ...m }));
+  process.exit(0);
+}
+console.log(
+  mobile
+    ? `page ${path} · ${runs} cold loads · Fast 4G (165 ms RTT, 8.1/1.35 Mbit/s) · CPU 4× · phone 360×740`
+    : `page ${path} · ${runs} cold loads · desktop 1280×800, no throttling`,
+);
 console.log('run   LCP ms  hydrated ms  transfer B');
 results.forEach((r, i) =>
   console.log(`${String(i + 1).padStart(3)} ${r.lcp.toFixed(0).padStart(8)} ${r.hydrated.toFixed(0).padStart(12)} ${String(r.transfer).padStart(11)}`),
 );
 console.log('files of the last run (bytes on the wire):');
 for (const [name, n] of results.at(-1).files) console.log(`  ${String(n).padStart(9)}  ${name}`);
-const m = { lcp: median(results.map((r) => r.lcp)), hydration: median(results.map((r) => r.hydrated)), transfer: median(results.map((r) => r.transfer)) };
 for (const [key, unit] of [['lcp', 'ms'], ['hydration', 'ms'], ['transfer', 'B']]) {
   const ratio = m[key] / BUDGET[key];
   console.log(`median ${key.padEnd(9)} ${m[key].toFixed(0).padStart(8)} ${unit} / budget ${BUDGET[key]} ${unit} = ${ratio.toFixed(2)} ${ratio <= 1 ? 'PASS' : 'FAIL'}`);

@@ -123,5 +123,7 @@ fn main() {
             );
         }
         println!("RESULT {case} n1_ms {:.3} outages {outages}", ms(median(n1)));
+        println!("RESULT {case} impact_p50_ms {:.3}", ms(percentile(&impacts, 0.5)));
+        println!("RESULT {case} impact_p95_ms {:.3}", ms(percentile(&impacts, 0.95)));
     }
 }

@@ -34,9 +34,10 @@ impl Failure {
 /// The store the configuration selects. Neo4j connects lazily: the server starts (and
 /// reports not ready) while the database is down, and recovers when it returns.
 pub fn open_store(config: &Config) -> Result<Arc<dyn GridStore>, Failure> {
+    let recheck = std::time::Duration::from_millis(config.store_recheck_millis);
     Ok(match open_raw(config)? {
-        Raw::Embedded(s) => Arc::new(Cached::new(s)),
-        Raw::Neo4j(s) => Arc::new(Cached::new(s)),
+        Raw::Embedded(s) => Arc::new(Cached::with_recheck(s, recheck)),
+        Raw::Neo4j(s) => Arc::new(Cached::with_recheck(s, recheck)),
     })
 }
 
@@ -247,6 +248,17 @@ pub async fn import(
     name: Option<String>,
     dry_run: bool,
 ) -> Result<String, Failure> {
+    let store = if dry_run { None } else { Some(open_store(config)?) };
+    import_into(store.as_deref(), path, name).await
+}
+
+/// [`import`] into `store` (`None`: a dry run that writes nothing), e.g. the running
+/// server's own store, whose snapshot then follows at once.
+pub async fn import_into(
+    store: Option<&dyn GridStore>,
+    path: &Path,
+    name: Option<String>,
+) -> Result<String, Failure> {
     let started = Instant::now();
     let owned = path.to_path_buf();
     let grid = tokio::task::spawn_blocking(move || interchange::read_grid(&owned))
@@ -260,10 +272,9 @@ pub async fn import(
         grid.maintenance.len(),
         grid.incidents.len()
     );
-    if dry_run {
+    let Some(store) = store else {
         return Ok(format!("dry run: {} is valid ({counts}); nothing written", path.display()));
-    }
-    let store = open_store(config)?;
+    };
     let name = name.unwrap_or_else(|| default_name(path));
     tracing::info!(%counts, read_seconds, "import: read and validated; writing");
     let meta = store.replace_grid(&name, grid).await.map_err(|e| Failure::new(1, e.to_string()))?;

@@ -109,6 +109,9 @@ pub struct Config {
     pub demo_grid: String,
     /// `GRIDSCOPE_STORE`: `auto`, `embedded` or `neo4j`.
     pub store: StoreChoice,
+    /// `GRIDSCOPE_STORE_RECHECK_MILLIS`: how often reads check the stored revision, i.e. how
+    /// soon a write by another process or instance is seen (0: on every read).
+    pub store_recheck_millis: u64,
     /// `GRIDSCOPE_NEO4J_URI`: Bolt URI, e.g. `bolt://127.0.0.1:7687` or `neo4j+s://….databases.neo4j.io`.
     pub neo4j_uri: Option<String>,
     /// `GRIDSCOPE_NEO4J_USER`.
@@ -241,6 +244,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data/local"),
             demo_grid: "data/grids/mv_oberrhein".to_owned(),
             store: StoreChoice::Auto,
+            store_recheck_millis: 1000,
             neo4j_uri: None,
             neo4j_user: "neo4j".to_owned(),
             neo4j_password: Secret::default(),
@@ -314,6 +318,7 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_DATA_DIR",
     "GRIDSCOPE_DEMO_GRID",
     "GRIDSCOPE_STORE",
+    "GRIDSCOPE_STORE_RECHECK_MILLIS",
     "GRIDSCOPE_NEO4J_URI",
     "GRIDSCOPE_NEO4J_USER",
     "GRIDSCOPE_NEO4J_PASSWORD",
@@ -417,6 +422,8 @@ impl Config {
             data_dir: typed(&figment, "data_dir", &mut p).unwrap_or(d.data_dir),
             demo_grid: typed(&figment, "demo_grid", &mut p).unwrap_or(d.demo_grid),
             store: typed(&figment, "store", &mut p).unwrap_or(d.store),
+            store_recheck_millis: typed(&figment, "store_recheck_millis", &mut p)
+                .unwrap_or(d.store_recheck_millis),
             neo4j_uri: typed::<Option<String>>(&figment, "neo4j_uri", &mut p)
                 .unwrap_or(d.neo4j_uri)
                 .filter(|u| !u.trim().is_empty()),
@@ -571,7 +578,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         // Every numeric variable and its allowed range.
-        let ranges: [(&str, u64, u64, u64); 36] = [
+        let ranges: [(&str, u64, u64, u64); 37] = [
             ("llm_max_answer_tokens", self.llm_max_answer_tokens as u64, 16, 8192),
             ("llm_timeout_seconds", self.llm_timeout_seconds as u64, 1, 300),
             ("llm_daily_token_budget", self.llm_daily_token_budget as u64, 1000, 1000000000),
@@ -584,6 +591,7 @@ impl Config {
             ("live_timeout_seconds", self.live_timeout_seconds as u64, 1, 120),
             ("live_history_days", self.live_history_days as u64, 1, 366),
             ("live_breaker_cooldown_seconds", self.live_breaker_cooldown_seconds as u64, 1, 86400),
+            ("store_recheck_millis", self.store_recheck_millis, 0, 60000),
             ("neo4j_max_connections", self.neo4j_max_connections as u64, 1, 512),
             ("neo4j_fetch_size", self.neo4j_fetch_size as u64, 1, 100000),
             ("neo4j_timeout_seconds", self.neo4j_timeout_seconds as u64, 1, 300),

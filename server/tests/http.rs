@@ -114,6 +114,17 @@ async fn an_unknown_or_malformed_asset_answers_404_or_400() {
     let (status, body, _) = send(app.clone(), ask("no-such-asset")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.contains("not_found"), "{body}");
-    let (status, body, _) = send(app, ask("%3Cscript%3E")).await;
+    let (status, body, _) = send(app.clone(), ask("%3Cscript%3E")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Arguments that do not decode at all (a missing field, a wrong type) are bad input too.
+    for form in ["", "query[page]=2", "query[sort]=Risk&query[page]=2&query[per_page]=25", "query[page]=x"] {
+        let req = Request::post(if form.is_empty() { "/api/asset" } else { "/api/assets" })
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap();
+        let (status, body, headers) = send(app.clone(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form}: {body}");
+        assert!(body.contains("invalid_input"), "{form}: {body}");
+        assert_eq!(headers.get("x-error-code").map(|v| v.to_str().unwrap()), Some("invalid_input"), "{form}");
+    }
 }

@@ -133,14 +133,17 @@ async fn readings_arrive_per_region_and_raise_the_risk_of_exposed_lines() {
     // Gusts of 27 m/s in North add (27 − 15) / 15 × 15 = 12 points to the northern line only.
     let snapshot = h.store.snapshot().await.unwrap();
     let today = chrono::Utc::now().date_naive();
+    let conditions = live.conditions();
     let calm = snapshot.risk_scores(today, &Default::default());
-    let windy = snapshot.risk_scores(today, &live.conditions());
+    let windy = snapshot.risk_scores(today, &conditions);
     let i = snapshot.index_of("line-n").unwrap();
-    let wind = windy[i].factors.iter().find(|f| f.name == "wind").unwrap();
+    let explained = snapshot.risk_explained(i, today, &conditions);
+    let wind = explained.factors.iter().find(|f| f.name == "wind").unwrap();
     assert!((wind.contribution - 12.0).abs() < 1e-9, "{wind:?}");
-    assert!((windy[i].score - calm[i].score - 12.0).abs() < 1e-9);
+    assert_eq!(explained.score, windy.scores()[i], "the explanation adds up to the listed score");
+    assert!((windy.scores()[i] - calm.scores()[i] - 12.0).abs() < 1e-9);
     let j = snapshot.index_of("line-s").unwrap();
-    assert_eq!(windy[j].score, calm[j].score, "5 m/s in South adds nothing");
+    assert_eq!(windy.scores()[j], calm.scores()[j], "5 m/s in South adds nothing");
     assert_eq!(live.history(chrono::Utc::now() - chrono::TimeDelta::hours(1)).await.len(), 2);
 }
 
@@ -313,8 +316,11 @@ async fn sample_mode_is_labelled_and_makes_no_network_call() {
     assert!(status.locations[0].reading.as_ref().unwrap().sample);
     assert_eq!(h.calls().await, 0);
     let snapshot = h.store.snapshot().await.unwrap();
-    let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &live.conditions());
-    let line = &scores[snapshot.index_of("line-n").unwrap()];
+    let line = snapshot.risk_explained(
+        snapshot.index_of("line-n").unwrap(),
+        chrono::Utc::now().date_naive(),
+        &live.conditions(),
+    );
     let weather_factors: Vec<_> =
         line.factors.iter().filter(|f| ["wind", "heat", "ice"].contains(&f.name.as_str())).collect();
     assert_eq!(weather_factors.len(), 3);

@@ -119,10 +119,42 @@ async fn contract(label: &str, open: impl Fn() -> Arc<dyn GridStore>) {
 }
 
 #[tokio::test]
+async fn reads_check_the_stored_revision_once_per_recheck_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let recheck = Duration::from_millis(1000);
+    let store = Cached::with_recheck(Embedded::open(dir.path()).unwrap(), recheck);
+    store.replace_grid("first", grid(3)).await.unwrap();
+    let first = store.snapshot().await.unwrap();
+    // A write by another process: not seen until the interval has passed since the last check.
+    let other = Cached::new(Embedded::open(dir.path()).unwrap());
+    other.replace_grid("second", grid(5)).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = store.snapshot().await.unwrap();
+    assert_eq!(seen.meta.name, "first", "checked moments ago: not checked again yet");
+    while seen.meta.name == "first" {
+        assert!(Arc::ptr_eq(&seen, &first), "the kept snapshot is served meanwhile");
+        assert!(
+            started.elapsed() < recheck * 3,
+            "the other write was not seen after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = store.snapshot().await.unwrap();
+    }
+    assert_eq!(seen.data, grid(5));
+    // A write through this handle is seen at once.
+    store.replace_grid("third", grid(4)).await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap().meta.name, "third");
+}
+
+#[tokio::test]
 async fn embedded_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    contract("embedded", move || Arc::new(Cached::new(Embedded::open(&path).unwrap()))).await;
+    contract("embedded", move || {
+        Arc::new(Cached::with_recheck(Embedded::open(&path).unwrap(), Duration::ZERO))
+    })
+    .await;
 }
 
 fn neo4j_settings() -> Option<Neo4jSettings> {
@@ -151,7 +183,8 @@ fn neo4j_settings() -> Option<Neo4jSettings> {
 async fn neo4j_store_keeps_the_contract_for_grids_and_accounts() {
     let Some(settings) = neo4j_settings() else { return };
     let for_grid = settings.clone();
-    contract("neo4j", move || Arc::new(Cached::new(Neo4j::new(for_grid.clone())))).await;
+    contract("neo4j", move || Arc::new(Cached::with_recheck(Neo4j::new(for_grid.clone()), Duration::ZERO)))
+        .await;
     // After the grid contract, not beside it: both replace the grid of the one database.
     let accounts = Arc::new(Neo4j::new(settings.clone()));
     account_contract("neo4j", accounts, Arc::new(Cached::new(Neo4j::new(settings.clone())))).await;

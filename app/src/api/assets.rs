@@ -35,6 +35,10 @@ pub struct AssetDetail {
     pub neighbours: Vec<Neighbour>,
 }
 
+/// The grid's regions, sorted: derived once per snapshot.
+#[cfg(feature = "ssr")]
+struct Regions(Vec<String>);
+
 #[server(endpoint = "assets")]
 pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     use crate::domain::catalog::MAX_QUERY_CHARS;
@@ -50,12 +54,18 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     let snapshot = super::grid_snapshot().await?;
     let today = chrono::Utc::now().date_naive();
     let scores = snapshot.risk_scores(today, &super::conditions());
-    let refs: Vec<&RiskScore> = scores.iter().collect();
-    let page = crate::domain::catalog::find_assets(&snapshot.data.assets, &refs, &query);
-    let mut regions: Vec<String> = snapshot.data.assets.iter().filter_map(|a| a.region.clone()).collect();
-    regions.sort();
-    regions.dedup();
-    Ok(AssetList { page, regions })
+    let page = crate::domain::catalog::find_assets(&snapshot.data.assets, scores.scores(), &query);
+    let regions = snapshot.derived(
+        |_: &Regions| true,
+        || {
+            let mut regions: Vec<String> =
+                snapshot.data.assets.iter().filter_map(|a| a.region.clone()).collect();
+            regions.sort();
+            regions.dedup();
+            Regions(regions)
+        },
+    );
+    Ok(AssetList { page, regions: regions.0.clone() })
 }
 
 #[server(endpoint = "asset")]
@@ -72,7 +82,7 @@ pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
         ))
     })?;
     let asset = snapshot.data.assets[index].clone();
-    let risk = snapshot.risk_scores(chrono::Utc::now().date_naive(), &super::conditions())[index].clone();
+    let risk = snapshot.risk_explained(index, chrono::Utc::now().date_naive(), &super::conditions());
     let mut maintenance: Vec<MaintenanceRecord> =
         snapshot.data.maintenance.iter().filter(|m| m.asset == id).cloned().collect();
     maintenance.sort_by(|a, b| b.date.cmp(&a.date));

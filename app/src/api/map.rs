@@ -47,7 +47,8 @@ pub async fn get_map() -> Result<GridMap, AppError> {
     let energised = |id: &str| snapshot.topology.is_energised(id) == Some(true);
     let mut buses = Vec::new();
     let mut branches = Vec::new();
-    for (a, score) in snapshot.data.assets.iter().zip(scores.iter()) {
+    for (a, &score) in snapshot.data.assets.iter().zip(scores.scores()) {
+        let band = crate::domain::risk::RiskBand::of(score);
         if a.kind == AssetKind::Bus {
             if let Some(&(x, y)) = positions.get(&a.id) {
                 buses.push(MapBus {
@@ -55,7 +56,7 @@ pub async fn get_map() -> Result<GridMap, AppError> {
                     name: a.name.clone(),
                     x,
                     y,
-                    band: score.band,
+                    band,
                     energised: energised(&a.id),
                 });
             }
@@ -67,7 +68,7 @@ pub async fn get_map() -> Result<GridMap, AppError> {
                     kind: a.kind,
                     from,
                     to,
-                    band: score.band,
+                    band,
                     energised: a.in_service && energised(f) && energised(t),
                 });
             }

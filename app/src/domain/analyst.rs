@@ -213,28 +213,28 @@ fn risk_fact(asset: &super::model::Asset, score: &super::risk::RiskScore) -> Ris
 }
 
 /// The facts for a question naming `mentioned` (ids that exist in `grid`), from the grid,
-/// its topology and risk scores in asset order (`scores[i]` scores `grid.assets[i]`).
+/// its topology and risk scores in asset order (`scores[i]` scores `grid.assets[i]`);
+/// `explain(i)` gives the explained score of asset `i`.
 pub fn gather_facts(
     grid_name: &str,
     grid: &super::model::GridData,
     topology: &super::topology::Topology,
-    scores: &[super::risk::RiskScore],
+    scores: &[f64],
+    explain: &dyn Fn(usize) -> super::risk::RiskScore,
     mentioned: &[String],
     intent: Intent,
     today: chrono::NaiveDate,
 ) -> Facts {
     let mut order: Vec<usize> = (0..grid.assets.len()).collect();
-    order.sort_by(|&a, &b| {
-        scores[b].score.total_cmp(&scores[a].score).then(grid.assets[a].id.cmp(&grid.assets[b].id))
-    });
-    let top_risks = order.iter().take(TOP_RISKS).map(|&i| risk_fact(&grid.assets[i], &scores[i])).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(grid.assets[a].id.cmp(&grid.assets[b].id)));
+    let top_risks = order.iter().take(TOP_RISKS).map(|&i| risk_fact(&grid.assets[i], &explain(i))).collect();
     let index: std::collections::HashMap<&str, usize> =
         grid.assets.iter().enumerate().map(|(i, a)| (a.id.as_str(), i)).collect();
     let position = |id: &str| index.get(id).copied();
     let asked = mentioned
         .iter()
         .filter_map(|id| position(id))
-        .map(|i| risk_fact(&grid.assets[i], &scores[i]))
+        .map(|i| risk_fact(&grid.assets[i], &explain(i)))
         .collect();
     let impact = if mentioned.is_empty() {
         None

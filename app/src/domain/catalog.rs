@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::{Asset, AssetKind};
-use super::risk::{RiskBand, RiskScore};
+use super::risk::RiskBand;
 
 /// Rows per page, and the most a client may ask for.
 pub const DEFAULT_PER_PAGE: u32 = 25;
@@ -102,55 +102,70 @@ impl AssetQuery {
     }
 }
 
-/// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`.
-pub fn find_assets(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) -> AssetPage {
-    let rows = matching_rows(assets, scores, query);
+/// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`. Only the
+/// rows of the page are built.
+pub fn find_assets(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
+    let matching = matching(assets, scores, query);
     let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
-    let total = rows.len();
+    let total = matching.len();
     let pages = (total as u32).div_ceil(per_page).max(1);
     let page = query.page.clamp(1, pages);
     let start = ((page - 1) * per_page) as usize;
-    let items = rows.into_iter().skip(start).take(per_page as usize).collect();
+    let items = matching
+        .into_iter()
+        .skip(start)
+        .take(per_page as usize)
+        .map(|i| row(&assets[i], scores[i]))
+        .collect();
     AssetPage { total, page, per_page, items }
 }
 
 /// Every asset matching `query` (all pages), sorted as asked: what an export contains.
-pub fn matching_rows(assets: &[Asset], scores: &[&RiskScore], query: &AssetQuery) -> Vec<AssetRow> {
+pub fn matching_rows(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<AssetRow> {
+    matching(assets, scores, query).into_iter().map(|i| row(&assets[i], scores[i])).collect()
+}
+
+fn row(a: &Asset, risk: f64) -> AssetRow {
+    AssetRow {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        kind: a.kind,
+        voltage_kv: a.voltage_kv,
+        region: a.region.clone(),
+        risk,
+        band: RiskBand::of(risk),
+    }
+}
+
+/// The positions of the assets matching `query`, sorted as asked.
+fn matching(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<usize> {
     let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
-    let mut rows: Vec<AssetRow> = assets
-        .iter()
-        .zip(scores)
-        .filter(|(a, _)| query.kind.is_none_or(|k| a.kind == k))
-        .filter(|(_, s)| query.band.is_none_or(|b| s.band == b))
-        .filter(|(a, _)| query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r)))
-        .filter(|(a, _)| query.min_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv >= v)))
-        .filter(|(a, _)| query.max_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv <= v)))
-        .filter(|(a, _)| {
-            text.as_deref()
-                .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
-        })
-        .map(|(a, s)| AssetRow {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            kind: a.kind,
-            voltage_kv: a.voltage_kv,
-            region: a.region.clone(),
-            risk: s.score,
-            band: s.band,
+    let mut found: Vec<usize> = (0..assets.len().min(scores.len()))
+        .filter(|&i| {
+            let a = &assets[i];
+            query.kind.is_none_or(|k| a.kind == k)
+                && query.band.is_none_or(|b| RiskBand::of(scores[i]) == b)
+                && query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r))
+                && query.min_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv >= v))
+                && query.max_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv <= v))
+                && text
+                    .as_deref()
+                    .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
         })
         .collect();
+    let id = |i: usize| assets[i].id.as_str();
+    let kv = |i: usize| assets[i].voltage_kv.unwrap_or(-1.0);
     match query.sort {
-        SortKey::Risk => rows.sort_by(|a, b| b.risk.total_cmp(&a.risk).then_with(|| a.id.cmp(&b.id))),
-        SortKey::Id => rows.sort_by(|a, b| a.id.cmp(&b.id)),
-        SortKey::Name => rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))),
-        SortKey::Voltage => rows.sort_by(|a, b| {
-            b.voltage_kv
-                .unwrap_or(-1.0)
-                .total_cmp(&a.voltage_kv.unwrap_or(-1.0))
-                .then_with(|| a.id.cmp(&b.id))
-        }),
+        SortKey::Risk => {
+            found.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then_with(|| id(a).cmp(id(b))))
+        }
+        SortKey::Id => found.sort_by(|&a, &b| id(a).cmp(id(b))),
+        SortKey::Name => {
+            found.sort_by(|&a, &b| assets[a].name.cmp(&assets[b].name).then_with(|| id(a).cmp(id(b))))
+        }
+        SortKey::Voltage => found.sort_by(|&a, &b| kv(b).total_cmp(&kv(a)).then_with(|| id(a).cmp(id(b)))),
     }
-    rows
+    found
 }
 
 /// The assets directly related to `asset`, each with the relation in words, in grid order.
@@ -192,11 +207,7 @@ pub fn neighbours<'a>(assets: &'a [Asset], asset: &Asset) -> Vec<(&'static str, 
 mod tests {
     use super::*;
 
-    fn score(id: &str, value: f64) -> RiskScore {
-        RiskScore { asset: id.into(), score: value, band: RiskBand::of(value), factors: vec![] }
-    }
-
-    fn fixture() -> (Vec<Asset>, Vec<RiskScore>) {
+    fn fixture() -> (Vec<Asset>, Vec<f64>) {
         let mut assets = Vec::new();
         let mut scores = Vec::new();
         for i in 0..60 {
@@ -207,15 +218,14 @@ mod tests {
                 region: Some(if i < 30 { "North".into() } else { "South".into() }),
                 ..Asset::new(format!("a-{i:02}"), kind)
             });
-            scores.push(score(&format!("a-{i:02}"), f64::from(i)));
+            scores.push(f64::from(i));
         }
         (assets, scores)
     }
 
     fn run(query: AssetQuery) -> AssetPage {
         let (assets, scores) = fixture();
-        let refs: Vec<&RiskScore> = scores.iter().collect();
-        find_assets(&assets, &refs, &query)
+        find_assets(&assets, &scores, &query)
     }
 
     #[test]

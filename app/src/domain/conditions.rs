@@ -98,54 +98,67 @@ pub const WEIGHT_WIND: f64 = 0.15;
 pub const WEIGHT_HEAT: f64 = 0.10;
 pub const WEIGHT_ICE: f64 = 0.15;
 
-/// The weather factors for an asset of `kind` under `reading` (empty for kinds not exposed).
-pub fn weather_factors(kind: AssetKind, reading: &Reading) -> Vec<RiskFactor> {
-    let mut factors = Vec::new();
-    let place = &reading.location;
-    let factor = |name: &str, weight: f64, value: f64, explanation: String| {
-        let value = value.clamp(0.0, 1.0);
-        RiskFactor {
-            name: name.into(),
-            weight,
-            value: Some(value),
-            contribution: 100.0 * weight * value,
-            explanation: if reading.sample { format!("{explanation} (sample data)") } else { explanation },
-            synthetic: reading.sample,
-        }
-    };
+/// The weather inputs for an asset of `kind` under `reading`: name, weight and normalised
+/// value (empty for kinds not exposed). One source for the points and their explanation.
+fn weather_inputs(kind: AssetKind, reading: &Reading) -> Vec<(&'static str, f64, f64)> {
+    let mut inputs = Vec::new();
+    let (t, p) = (reading.temperature_c, reading.precipitation_mm_h);
     if kind == AssetKind::Line {
-        let gust = reading.wind_gust_ms.unwrap_or(reading.wind_speed_ms).max(reading.wind_speed_ms);
-        factors.push(factor(
-            "wind",
-            WEIGHT_WIND,
-            (gust - 15.0) / 15.0,
-            format!("gusts of {gust:.0} m/s in {place} (from 15 m/s it adds risk)"),
-        ));
+        inputs.push(("wind", WEIGHT_WIND, (gust(reading) - 15.0) / 15.0));
     }
     if matches!(kind, AssetKind::Line | AssetKind::Transformer) {
-        let t = reading.temperature_c;
-        factors.push(factor(
-            "heat",
-            WEIGHT_HEAT,
-            (t - 30.0) / 10.0,
-            format!("{t:.0} °C in {place} (from 30 °C it adds risk)"),
-        ));
+        inputs.push(("heat", WEIGHT_HEAT, (t - 30.0) / 10.0));
     }
     if kind == AssetKind::Line {
-        let (t, p) = (reading.temperature_c, reading.precipitation_mm_h);
-        let icing = (-6.0..=1.0).contains(&t) && p > 0.0;
-        factors.push(factor(
-            "ice",
-            WEIGHT_ICE,
-            if icing { p / 2.0 } else { 0.0 },
-            if icing {
-                format!("{p:.1} mm/h of precipitation at {t:.0} °C in {place}: icing")
-            } else {
-                format!("no icing in {place} ({t:.0} °C, {p:.1} mm/h)")
-            },
-        ));
+        inputs.push(("ice", WEIGHT_ICE, if icing(reading) { p / 2.0 } else { 0.0 }));
     }
-    factors
+    inputs.into_iter().map(|(name, weight, value)| (name, weight, value.clamp(0.0, 1.0))).collect()
+}
+
+fn gust(reading: &Reading) -> f64 {
+    reading.wind_gust_ms.unwrap_or(reading.wind_speed_ms).max(reading.wind_speed_ms)
+}
+
+fn icing(reading: &Reading) -> bool {
+    (-6.0..=1.0).contains(&reading.temperature_c) && reading.precipitation_mm_h > 0.0
+}
+
+/// The weather factors for an asset of `kind` under `reading` (empty for kinds not exposed).
+pub fn weather_factors(kind: AssetKind, reading: &Reading) -> Vec<RiskFactor> {
+    let place = &reading.location;
+    let (t, p) = (reading.temperature_c, reading.precipitation_mm_h);
+    weather_inputs(kind, reading)
+        .into_iter()
+        .map(|(name, weight, value)| {
+            let explanation = match name {
+                "wind" => format!("gusts of {:.0} m/s in {place} (from 15 m/s it adds risk)", gust(reading)),
+                "heat" => format!("{t:.0} °C in {place} (from 30 °C it adds risk)"),
+                _ if icing(reading) => format!("{p:.1} mm/h of precipitation at {t:.0} °C in {place}: icing"),
+                _ => format!("no icing in {place} ({t:.0} °C, {p:.1} mm/h)"),
+            };
+            RiskFactor {
+                name: name.into(),
+                weight,
+                value: Some(value),
+                contribution: 100.0 * weight * value,
+                explanation: if reading.sample {
+                    format!("{explanation} (sample data)")
+                } else {
+                    explanation
+                },
+                synthetic: reading.sample,
+            }
+        })
+        .collect()
+}
+
+/// A base score with the weather added (what [`adjust`] makes of it), without explanations.
+pub fn adjusted_score(score: f64, kind: AssetKind, reading: &Reading) -> f64 {
+    let inputs = weather_inputs(kind, reading);
+    if inputs.is_empty() {
+        return score;
+    }
+    (score + inputs.iter().map(|(_, weight, value)| 100.0 * weight * value).sum::<f64>()).min(100.0)
 }
 
 /// Adds the weather factors to a base score: contributions added, total capped at 100.

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use app::api::maintenance::{plan_for, PlanForm};
 use app::domain::catalog::{matching_rows, AssetQuery};
 use app::domain::planner::{CostBasis, MaintenancePlan};
-use app::domain::risk::RiskScore;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,8 +33,7 @@ async fn rows(
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(error)).into_response()
     })?;
     let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &state.live.conditions());
-    let refs: Vec<&RiskScore> = scores.iter().collect();
-    Ok(matching_rows(&snapshot.data.assets, &refs, &query))
+    Ok(matching_rows(&snapshot.data.assets, scores.scores(), &query))
 }
 
 pub async fn assets_csv(

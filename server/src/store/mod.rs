@@ -3,13 +3,17 @@
 //! A backend only persists and reads back whole grids; [`Cached`] wraps any backend with the
 //! in-memory snapshot (data + topology) that every analysis reads, built once per stored
 //! revision and dropped on every write, so both stores give the same answers from the same
-//! code. Each read checks the stored revision (one cheap query), so writes by other instances
-//! are picked up and a store that is down fails the request instead of serving stale data.
+//! code. Reads check the stored revision (one cheap query) at most once per recheck interval
+//! (a second by default), so writes by other processes or instances are picked up within that
+//! interval and a store that is down fails requests instead of serving stale data; writes
+//! through this process are seen at once.
 
 pub mod embedded;
 pub mod neo4j;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use app::api::auth::{AuditEntry, Role};
 use app::domain::model::GridData;
@@ -17,7 +21,7 @@ use app::ports::{GridMeta, GridSnapshot, GridStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::Mutex;
 
 use crate::metrics::timed_store;
 
@@ -33,17 +37,63 @@ pub trait Backend: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// How often a read checks the stored revision by default.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(1);
+
 /// A backend with the shared in-memory snapshot in front.
 pub struct Cached<B> {
     backend: B,
-    snapshot: RwLock<Option<Arc<GridSnapshot>>>,
+    snapshot: std::sync::RwLock<Option<Arc<GridSnapshot>>>,
     /// Serialises writers and loaders so a stale load never overwrites a newer write.
     writer: Mutex<()>,
+    recheck: Duration,
+    started: Instant,
+    /// When the stored revision last matched the snapshot, in milliseconds since `started`
+    /// (`u64::MAX`: not since the last write).
+    checked_ms: AtomicU64,
 }
 
 impl<B: Backend> Cached<B> {
     pub fn new(backend: B) -> Cached<B> {
-        Cached { backend, snapshot: RwLock::new(None), writer: Mutex::new(()) }
+        Cached::with_recheck(backend, DEFAULT_RECHECK)
+    }
+
+    /// Checks the stored revision at most once per `recheck` (zero: on every read).
+    pub fn with_recheck(backend: B, recheck: Duration) -> Cached<B> {
+        Cached {
+            backend,
+            snapshot: std::sync::RwLock::new(None),
+            writer: Mutex::new(()),
+            recheck,
+            started: Instant::now(),
+            checked_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn current(&self) -> Option<Arc<GridSnapshot>> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_current(&self, snapshot: Option<Arc<GridSnapshot>>) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+    }
+
+    /// Drops the snapshot: the next read loads the stored grid.
+    fn forget(&self) {
+        self.checked_ms.store(u64::MAX, Ordering::Release);
+        self.set_current(None);
+    }
+
+    /// The snapshot, when its revision was confirmed within the recheck interval.
+    fn recently_checked(&self) -> Option<Arc<GridSnapshot>> {
+        let checked = self.checked_ms.load(Ordering::Acquire);
+        let recent =
+            checked != u64::MAX && self.now_ms().saturating_sub(checked) < self.recheck.as_millis() as u64;
+        recent.then(|| self.current()).flatten()
     }
 }
 
@@ -54,16 +104,21 @@ impl<B: Backend> GridStore for Cached<B> {
     }
 
     async fn snapshot(&self) -> Result<Arc<GridSnapshot>, StoreError> {
+        if let Some(s) = self.recently_checked() {
+            crate::metrics::cache("grid", true);
+            return Ok(s);
+        }
         let name = self.backend.name();
+        let checking = self.now_ms();
         let revision = timed_store(name, "revision", self.backend.revision()).await?;
-        let current =
-            |s: &Option<Arc<GridSnapshot>>| s.as_ref().filter(|s| s.meta.revision == revision).cloned();
-        if let Some(s) = current(&*self.snapshot.read().await) {
+        let matching = || self.current().filter(|s| s.meta.revision == revision);
+        if let Some(s) = matching() {
+            self.checked_ms.fetch_max(checking, Ordering::AcqRel);
             crate::metrics::cache("grid", true);
             return Ok(s);
         }
         let _guard = self.writer.lock().await;
-        if let Some(s) = current(&*self.snapshot.read().await) {
+        if let Some(s) = matching() {
             crate::metrics::cache("grid", true);
             return Ok(s);
         }
@@ -72,15 +127,16 @@ impl<B: Backend> GridStore for Cached<B> {
         let snapshot = tokio::task::spawn_blocking(move || Arc::new(GridSnapshot::new(meta, data)))
             .await
             .map_err(|e| StoreError::Corrupt(format!("building the topology failed: {e}")))?;
-        *self.snapshot.write().await = Some(snapshot.clone());
+        self.set_current(Some(snapshot.clone()));
+        self.checked_ms.store(checking, Ordering::Release);
         Ok(snapshot)
     }
 
     async fn replace_grid(&self, name: &str, data: GridData) -> Result<GridMeta, StoreError> {
         let _guard = self.writer.lock().await;
-        *self.snapshot.write().await = None;
+        self.forget();
         let result = timed_store(self.backend.name(), "replace", self.backend.replace(name, &data)).await;
-        *self.snapshot.write().await = None;
+        self.forget();
         result
     }
 
