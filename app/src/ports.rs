@@ -51,7 +51,6 @@ pub struct GridSnapshot {
     pub meta: GridMeta,
     pub data: GridData,
     pub topology: Topology,
-    index: HashMap<String, usize>,
     derived: std::sync::Mutex<HashMap<TypeId, Arc<DerivedSlot>>>,
 }
 
@@ -75,10 +74,13 @@ fn unpoisoned<T>(lock: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl GridSnapshot {
-    pub fn new(meta: GridMeta, data: GridData) -> GridSnapshot {
+    pub fn new(meta: GridMeta, mut data: GridData) -> GridSnapshot {
+        // Read row by row, the lists grew by doubling: up to half their size is slack.
+        data.assets.shrink_to_fit();
+        data.maintenance.shrink_to_fit();
+        data.incidents.shrink_to_fit();
         let topology = Topology::build(&data, SwitchMode::Respect);
-        let index = data.assets.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
-        GridSnapshot { meta, data, topology, index, derived: Default::default() }
+        GridSnapshot { meta, data, topology, derived: Default::default() }
     }
 
     /// The result of type `T` derived from this snapshot: the kept one while `fresh` says
@@ -132,12 +134,13 @@ impl GridSnapshot {
         )
     }
 
+    /// The position of the asset `id` in `data.assets`.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.index.get(id).copied()
+        self.topology.position(id)
     }
 
     pub fn asset(&self, id: &str) -> Option<&Asset> {
-        self.index.get(id).map(|&i| &self.data.assets[i])
+        self.index_of(id).map(|i| &self.data.assets[i])
     }
 
     pub fn is_empty(&self) -> bool {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use app::domain::topology::{SwitchMode, Topology};
 use app::ports::{Conditions, GridSnapshot};
 use server::store::{embedded::Embedded, Backend};
 
@@ -31,30 +32,35 @@ fn main() {
         drop(grid);
         let before = heap();
         let (meta, data) = runtime.block_on(store.load()).unwrap();
-        let data_bytes = heap() - before;
+        let loaded = heap() - before;
+        let assets = data.assets.len();
+        let mark = heap();
+        let topology = Topology::build(&data, SwitchMode::Respect);
+        let topology_bytes = heap() - mark;
+        drop(topology);
+        // The snapshot: the data (lists shrunk to size), its topology and id index.
+        let snapshot = GridSnapshot::new(meta, data);
+        let snapshot_bytes = heap() - before;
+        let mark = heap();
+        let today = chrono::Utc::now().date_naive();
+        let scores = snapshot.risk_scores(today, &Conditions::default());
+        let risk_bytes = heap() - mark;
+        println!("case {case}: {assets} assets");
         println!(
             "  struct sizes: asset {} B, maintenance record {} B, incident {} B",
             std::mem::size_of::<app::domain::model::Asset>(),
             std::mem::size_of::<app::domain::model::MaintenanceRecord>(),
             std::mem::size_of::<app::domain::model::Incident>()
         );
-        let assets = data.assets.len();
-        let before = heap();
-        let snapshot = GridSnapshot::new(meta, data);
-        let snapshot_bytes = heap() - before;
-        let before = heap();
-        let today = chrono::Utc::now().date_naive();
-        let scores = snapshot.risk_scores(today, &Conditions::default());
-        let risk_bytes = heap() - before;
-        println!("case {case}: {assets} assets");
         println!(
-            "  grid data as loaded:         {:8.1} MB ({:.0} B per asset)",
-            mb(data_bytes),
-            data_bytes as f64 / assets as f64
+            "  grid data as read from the store: {:8.1} MB ({:.0} B per asset)",
+            mb(loaded),
+            loaded as f64 / assets as f64
         );
-        println!("  topology + index:            {:8.1} MB", mb(snapshot_bytes));
-        println!("  risk scores:                 {:8.1} MB", mb(risk_bytes));
-        println!("  total:                       {:8.1} MB", mb(data_bytes + snapshot_bytes + risk_bytes));
+        println!("  topology with its id index:       {:8.1} MB", mb(topology_bytes));
+        println!("  snapshot (data + topology):       {:8.1} MB", mb(snapshot_bytes));
+        println!("  risk table:                       {:8.1} MB", mb(risk_bytes));
+        println!("  total held:                       {:8.1} MB", mb(snapshot_bytes + risk_bytes));
         drop(scores);
     }
 }

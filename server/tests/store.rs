@@ -27,7 +27,7 @@ fn grid(buses: usize) -> GridData {
             from_bus: Some(format!("b{}", i - 1)),
             to_bus: Some(format!("b{i}")),
             condition: Some((i % 100) as u8),
-            synthetic: vec!["condition".into()],
+            synthetic: app::domain::model::SyntheticFields::from_names(["condition"]).unwrap(),
             ..Asset::new(format!("l{i}"), AssetKind::Line)
         });
     }

@@ -24,6 +24,8 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    pub const ALL: [SortKey; 4] = [SortKey::Risk, SortKey::Id, SortKey::Name, SortKey::Voltage];
+
     pub fn parse(text: &str) -> Option<SortKey> {
         match text {
             "risk" => Some(SortKey::Risk),
@@ -105,7 +107,14 @@ impl AssetQuery {
 /// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`. Only the
 /// rows of the page are built.
 pub fn find_assets(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
-    let matching = matching(assets, scores, query);
+    find_assets_in(&sorted(assets, scores, query.sort), assets, scores, query)
+}
+
+/// [`find_assets`] with every position already in `query.sort`'s order (from [`sorted`],
+/// which a caller can keep while the scores stay the same): filtering keeps the order, so
+/// no sort is needed per query.
+pub fn find_assets_in(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
+    let matching = matching(order, assets, scores, query);
     let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
     let total = matching.len();
     let pages = (total as u32).div_ceil(per_page).max(1);
@@ -122,7 +131,10 @@ pub fn find_assets(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Asse
 
 /// Every asset matching `query` (all pages), sorted as asked: what an export contains.
 pub fn matching_rows(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<AssetRow> {
-    matching(assets, scores, query).into_iter().map(|i| row(&assets[i], scores[i])).collect()
+    matching(&sorted(assets, scores, query.sort), assets, scores, query)
+        .into_iter()
+        .map(|i| row(&assets[i], scores[i]))
+        .collect()
 }
 
 fn row(a: &Asset, risk: f64) -> AssetRow {
@@ -137,10 +149,29 @@ fn row(a: &Asset, risk: f64) -> AssetRow {
     }
 }
 
-/// The positions of the assets matching `query`, sorted as asked.
-fn matching(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<usize> {
+/// Every position, in the order `sort` lists assets (ties by id).
+pub fn sorted(assets: &[Asset], scores: &[f64], sort: SortKey) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..assets.len().min(scores.len()) as u32).collect();
+    let id = |i: u32| assets[i as usize].id.as_str();
+    let kv = |i: u32| assets[i as usize].voltage_kv.unwrap_or(-1.0);
+    let score = |i: u32| scores[i as usize];
+    match sort {
+        SortKey::Risk => order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then_with(|| id(a).cmp(id(b)))),
+        SortKey::Id => order.sort_by(|&a, &b| id(a).cmp(id(b))),
+        SortKey::Name => order.sort_by(|&a, &b| {
+            assets[a as usize].name.cmp(&assets[b as usize].name).then_with(|| id(a).cmp(id(b)))
+        }),
+        SortKey::Voltage => order.sort_by(|&a, &b| kv(b).total_cmp(&kv(a)).then_with(|| id(a).cmp(id(b)))),
+    }
+    order
+}
+
+/// The positions in `order` of the assets matching `query`'s filters.
+fn matching(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<usize> {
     let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
-    let mut found: Vec<usize> = (0..assets.len().min(scores.len()))
+    order
+        .iter()
+        .map(|&i| i as usize)
         .filter(|&i| {
             let a = &assets[i];
             query.kind.is_none_or(|k| a.kind == k)
@@ -152,20 +183,7 @@ fn matching(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<usize> 
                     .as_deref()
                     .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
         })
-        .collect();
-    let id = |i: usize| assets[i].id.as_str();
-    let kv = |i: usize| assets[i].voltage_kv.unwrap_or(-1.0);
-    match query.sort {
-        SortKey::Risk => {
-            found.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then_with(|| id(a).cmp(id(b))))
-        }
-        SortKey::Id => found.sort_by(|&a, &b| id(a).cmp(id(b))),
-        SortKey::Name => {
-            found.sort_by(|&a, &b| assets[a].name.cmp(&assets[b].name).then_with(|| id(a).cmp(id(b))))
-        }
-        SortKey::Voltage => found.sort_by(|&a, &b| kv(b).total_cmp(&kv(a)).then_with(|| id(a).cmp(id(b)))),
-    }
-    found
+        .collect()
 }
 
 /// The assets directly related to `asset`, each with the relation in words, in grid order.

@@ -109,8 +109,93 @@ pub struct Asset {
     pub customers: Option<u32>,
     pub region: Option<String>,
     pub location: Option<GeoPoint>,
-    /// Names of the fields whose values are synthetic (generated, not measured).
-    pub synthetic: Vec<String>,
+    /// The fields whose values are synthetic (generated, not measured).
+    pub synthetic: SyntheticFields,
+}
+
+/// The columns of an asset in the interchange format, in order: what [`SyntheticFields`] can
+/// name.
+pub const ASSET_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "name",
+    "substation",
+    "bus",
+    "from_bus",
+    "to_bus",
+    "element",
+    "closed",
+    "in_service",
+    "source",
+    "voltage_kv",
+    "rating_mva",
+    "p_mw",
+    "circuits",
+    "length_km",
+    "loading_pct",
+    "commissioning_year",
+    "condition",
+    "customers",
+    "region",
+    "lat",
+    "lon",
+    "synthetic",
+];
+
+/// A set of [`ASSET_FIELDS`], one bit each (a list of names would cost a hundred bytes and
+/// more per asset). Serialised as the list of the names, in column order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SyntheticFields(u32);
+
+impl SyntheticFields {
+    /// The set of `names`, or the first name that is not a field.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<SyntheticFields, String> {
+        let mut set = SyntheticFields::default();
+        for name in names {
+            if !set.insert(name) {
+                return Err(name.to_owned());
+            }
+        }
+        Ok(set)
+    }
+
+    /// Adds `field`; false when it is not one of [`ASSET_FIELDS`].
+    pub fn insert(&mut self, field: &str) -> bool {
+        match ASSET_FIELDS.iter().position(|f| *f == field) {
+            Some(bit) => {
+                self.0 |= 1 << bit;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn contains(&self, field: &str) -> bool {
+        ASSET_FIELDS.iter().position(|f| *f == field).is_some_and(|bit| self.0 & (1 << bit) != 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names in the set, in column order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ASSET_FIELDS.iter().enumerate().filter(|(bit, _)| self.0 & (1 << bit) != 0).map(|(_, f)| *f)
+    }
+}
+
+impl Serialize for SyntheticFields {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for SyntheticFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        SyntheticFields::from_names(names.iter().map(String::as_str))
+            .map_err(|name| serde::de::Error::custom(format!("'{name}' is not an asset field")))
+    }
 }
 
 impl Asset {
@@ -140,12 +225,12 @@ impl Asset {
             customers: None,
             region: None,
             location: None,
-            synthetic: Vec::new(),
+            synthetic: SyntheticFields::default(),
         }
     }
 
     pub fn is_synthetic(&self, field: &str) -> bool {
-        self.synthetic.iter().any(|f| f == field)
+        self.synthetic.contains(field)
     }
 
     /// Fields this asset's kind needs but lacks, or has but must not: `(field, message)`.
@@ -403,6 +488,24 @@ impl GridData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_fields_are_stored_as_names_in_column_order_and_unknown_names_refused() {
+        let set =
+            SyntheticFields::from_names(["region", "condition", "commissioning_year", "region"]).unwrap();
+        assert!(set.contains("condition") && set.contains("region") && !set.contains("name"));
+        assert!(!set.contains("no such field"));
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(json, r#"["commissioning_year","condition","region"]"#);
+        assert_eq!(serde_json::from_str::<SyntheticFields>(&json).unwrap(), set);
+        assert_eq!(serde_json::from_str::<SyntheticFields>("[]").unwrap(), SyntheticFields::default());
+        let err = serde_json::from_str::<SyntheticFields>(r#"["condition","colour"]"#).unwrap_err();
+        assert!(err.to_string().contains("'colour' is not an asset field"), "{err}");
+        assert_eq!(SyntheticFields::from_names(["lat", "bogus"]), Err("bogus".to_owned()));
+        // Every field fits in the set.
+        let all = SyntheticFields::from_names(ASSET_FIELDS.iter().copied()).unwrap();
+        assert_eq!(all.names().collect::<Vec<_>>(), ASSET_FIELDS);
+    }
 
     fn bus(id: &str) -> Asset {
         Asset::new(id, AssetKind::Bus)

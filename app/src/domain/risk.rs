@@ -440,8 +440,9 @@ mod tests {
 
     #[test]
     fn synthetic_inputs_are_flagged() {
+        use crate::domain::model::SyntheticFields;
         let mut asset = line(Some(1990), Some(50), None);
-        asset.synthetic = vec!["condition".into()];
+        asset.synthetic = SyntheticFields::from_names(["condition"]).unwrap();
         let r = score(&asset, &ctx(0, 0));
         let flags: Vec<(&str, bool)> = r.factors.iter().map(|f| (f.name.as_str(), f.synthetic)).collect();
         assert!(flags.contains(&("condition", true)) && flags.contains(&("age", false)));

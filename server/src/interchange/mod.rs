@@ -7,8 +7,8 @@
 //! field length.
 
 use app::domain::model::{
-    valid_id, Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord, Table,
-    MAX_TEXT_LEN,
+    valid_id, Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord,
+    SyntheticFields, Table, MAX_TEXT_LEN,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
@@ -23,32 +23,7 @@ pub const MAX_ROWS: usize = 5_000_000;
 pub const MAX_REPORTED: usize = 100;
 const MAX_FIELD_CHARS: usize = 1000;
 
-pub const ASSET_COLUMNS: &[&str] = &[
-    "id",
-    "kind",
-    "name",
-    "substation",
-    "bus",
-    "from_bus",
-    "to_bus",
-    "element",
-    "closed",
-    "in_service",
-    "source",
-    "voltage_kv",
-    "rating_mva",
-    "p_mw",
-    "circuits",
-    "length_km",
-    "loading_pct",
-    "commissioning_year",
-    "condition",
-    "customers",
-    "region",
-    "lat",
-    "lon",
-    "synthetic",
-];
+pub const ASSET_COLUMNS: &[&str] = app::domain::model::ASSET_FIELDS;
 pub const MAINTENANCE_COLUMNS: &[&str] = &["id", "asset", "date", "kind", "cost", "notes", "synthetic"];
 pub const INCIDENT_COLUMNS: &[&str] =
     &["id", "asset", "started_at", "restored_at", "customers_affected", "cause", "synthetic"];
@@ -519,11 +494,10 @@ fn parse_asset(row: &mut Row) -> Option<Asset> {
             None
         }
     };
-    let synthetic: Vec<String> = row.raw("synthetic").map_or_else(Vec::new, |v| {
-        v.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-    });
-    for field in &synthetic {
-        if !ASSET_COLUMNS.contains(&field.as_str()) {
+    let mut synthetic = SyntheticFields::default();
+    let listed = row.raw("synthetic").unwrap_or_default().to_owned();
+    for field in listed.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        if !synthetic.insert(field) {
             row.fail("synthetic", format!("'{field}' is not a column"));
         }
     }

@@ -29,9 +29,9 @@ pub fn AssetPage() -> impl IntoView {
 #[component]
 fn Detail(d: AssetDetail) -> impl IntoView {
     let a = d.asset;
-    let synthetic = a.synthetic.clone();
+    let synthetic = a.synthetic;
     let mark = move |field: &str| {
-        synthetic.iter().any(|f| f == field).then(
+        synthetic.contains(field).then(
             || view! { <span class="tag" title="generated for the demo, not measured">"synthetic"</span> },
         )
     };
