@@ -102,6 +102,26 @@ async fn the_status_server_function_answers_json_over_http() {
 }
 
 #[tokio::test]
+async fn pages_are_compressed_and_small_answers_are_not() {
+    let site = tempfile::tempdir().unwrap();
+    let app = app_with_site_root(site.path());
+    let accepting = |req: axum::http::request::Builder| req.header(header::ACCEPT_ENCODING, "br, gzip");
+    // A page (well over 1 KiB of HTML) goes out brotli-compressed when the client accepts it.
+    let page = app.clone().oneshot(accepting(Request::get("/")).body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), Some("br"));
+    // A small server-function answer goes out as it is.
+    let req = accepting(Request::post("/api/whoami"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body, headers) = send(app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.len() < server::http::COMPRESS_ABOVE_BYTES as usize, "{body}");
+    assert!(headers.get(header::CONTENT_ENCODING).is_none(), "{headers:?}");
+}
+
+#[tokio::test]
 async fn an_unknown_or_malformed_asset_answers_404_or_400() {
     let site = tempfile::tempdir().unwrap();
     let app = app_with_site_root(site.path());

@@ -19,8 +19,11 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use tower::ServiceBuilder;
-use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
+
+/// Responses with bodies up to this size go out uncompressed.
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
 
 use app::error::{AppError, ErrorCode};
 use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
@@ -153,9 +156,15 @@ fn app_routes(state: AppState) -> Router {
         // Pages, server functions and exports compressed (brotli or gzip, as the client
         // accepts); the static files are served precompressed by the fallback instead.
         // Streamed answers (`application/octet-stream`) are not: a compressor holds bytes back.
-        .layer(CompressionLayer::new().compress_when(
-            DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream")),
-        ))
+        // Nor are bodies under 1 KiB: they would save a few hundred bytes at most, while
+        // setting up a compressor for each cost the Overview half its throughput.
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(SizeAbove::new(COMPRESS_ABOVE_BYTES))
+                    .and(NotForContentType::const_new("application/octet-stream")),
+            ),
+        )
         .with_state(state)
 }
 
