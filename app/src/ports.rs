@@ -309,3 +309,109 @@ pub trait GridStore: Send + Sync {
     /// A cheap check that the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn snapshot() -> GridSnapshot {
+        let meta = GridMeta { name: "t".into(), revision: 1, imported_at: None };
+        GridSnapshot::new(meta, GridData::default())
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Doubled(u32);
+    #[derive(Debug, PartialEq)]
+    struct Named(&'static str);
+
+    #[test]
+    fn derived_results_are_kept_per_type_until_stale_or_rekeyed() {
+        let s = snapshot();
+        let computed = AtomicUsize::new(0);
+        let bump = || {
+            computed.fetch_add(1, Ordering::SeqCst);
+        };
+        assert_eq!(
+            *s.derived(
+                |_| true,
+                || {
+                    bump();
+                    Doubled(2)
+                }
+            ),
+            Doubled(2)
+        );
+        assert_eq!(
+            *s.derived(
+                |_| true,
+                || {
+                    bump();
+                    Doubled(99)
+                }
+            ),
+            Doubled(2),
+            "kept while fresh"
+        );
+        assert_eq!(
+            *s.derived(
+                |_| true,
+                || {
+                    bump();
+                    Named("other type")
+                }
+            ),
+            Named("other type")
+        );
+        assert_eq!(
+            *s.derived(
+                |d: &Doubled| d.0 > 2,
+                || {
+                    bump();
+                    Doubled(4)
+                }
+            ),
+            Doubled(4),
+            "stale: computed again"
+        );
+        assert_eq!(computed.load(Ordering::SeqCst), 3);
+        // Keyed: the same key keeps it, another key computes it afresh.
+        assert_eq!(s.derived_for(7u64, || 70u32).value, 70);
+        assert_eq!(s.derived_for(7u64, || 0u32).value, 70);
+        assert_eq!(s.derived_for(8u64, || 80u32).value, 80);
+        // One derived result may use another while it is computed (no lock held across types).
+        let outer = s.derived(
+            |_| true,
+            || Named(if s.derived_for(8u64, || 0u32).value == 80 { "inner kept" } else { "no" }),
+        );
+        assert_eq!(*outer, Named("other type"), "Named was already kept");
+        let nested = s.derived_for("k", || s.derived(|_| true, || Doubled(0)).0 + 1);
+        assert_eq!(nested.value, 5);
+    }
+
+    #[test]
+    fn concurrent_callers_share_one_computation() {
+        let s = Arc::new(snapshot());
+        let computed = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, computed) = (s.clone(), computed.clone());
+                std::thread::spawn(move || {
+                    s.derived(
+                        |_| true,
+                        || {
+                            computed.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Doubled(6)
+                        },
+                    )
+                    .0
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 6);
+        }
+        assert_eq!(computed.load(Ordering::SeqCst), 1, "computed once, the others waited for it");
+    }
+}
