@@ -94,6 +94,17 @@ fn staged(state: &AppState, token: &str, owner: &str) -> Result<Arc<Staged>, Res
     }
 }
 
+/// The caller's staged upload `token`: operators only, and only their own upload.
+fn owned_upload(
+    state: &AppState,
+    principal: &Principal,
+    token: &str,
+) -> Result<(String, Arc<Staged>), Response> {
+    let owner = operator(principal)?;
+    let upload = staged(state, token, &owner)?;
+    Ok((owner, upload))
+}
+
 fn is_true(v: Option<&str>) -> bool {
     matches!(v, Some("true" | "on" | "1"))
 }
@@ -214,12 +225,8 @@ pub async fn apply(
     Extension(client): Extension<ClientId>,
     Form(form): Form<ApplyForm>,
 ) -> Response {
-    let owner = match operator(&principal) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let staged = match staged(&state, &form.token, &owner) {
-        Ok(s) => s,
+    let (owner, staged) = match owned_upload(&state, &principal, &form.token) {
+        Ok(found) => found,
         Err(r) => return r,
     };
     let audit = |outcome: String| {
@@ -338,12 +345,8 @@ pub async fn report_csv(
     Extension(principal): Extension<Principal>,
     Query(query): Query<ReportQuery>,
 ) -> Response {
-    let owner = match operator(&principal) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let staged = match staged(&state, &query.token, &owner) {
-        Ok(s) => s,
+    let staged = match owned_upload(&state, &principal, &query.token) {
+        Ok((_, staged)) => staged,
         Err(r) => return r,
     };
     let fixes = is_true(query.fixes.as_deref());
