@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::live::LiveConditions;
+use crate::domain::catalog::{self, SortKey};
 use crate::domain::conditions::{Reading, GRID_WIDE};
 use crate::domain::model::{Asset, GridData};
 use crate::domain::risk::{RiskScore, RiskTable};
@@ -122,6 +123,17 @@ impl GridSnapshot {
                 conditions.for_region(asset.region.as_deref())
             })
         })
+    }
+
+    /// Every asset position in the listing order `sort` under the scores `risk` (from
+    /// [`risk_scores`](Self::risk_scores)): sorted once per set of scores, shared by the
+    /// asset list and its exports.
+    pub fn asset_order(&self, risk: &Keyed<(NaiveDate, u64), RiskTable>, sort: SortKey) -> Arc<Vec<u32>> {
+        let orders = self.derived_for(risk.key, <[std::sync::OnceLock<Arc<Vec<u32>>>; 4]>::default);
+        let slot = SortKey::ALL.iter().position(|&k| k == sort).unwrap_or(0);
+        orders.value[slot]
+            .get_or_init(|| Arc::new(catalog::sorted(&self.data.assets, risk.scores(), sort)))
+            .clone()
     }
 
     /// The explained risk score of the asset at `index`, as of `today` under `conditions`.

@@ -35,13 +35,6 @@ pub struct AssetDetail {
     pub neighbours: Vec<Neighbour>,
 }
 
-/// The asset positions in each listing order (`SortKey::ALL`), for the scores of `scores`.
-#[cfg(feature = "ssr")]
-struct Orders {
-    scores: (chrono::NaiveDate, u64),
-    by: [std::sync::OnceLock<Vec<u32>>; 4],
-}
-
 /// The grid's regions, sorted: derived once per snapshot.
 #[cfg(feature = "ssr")]
 struct Regions(Vec<String>);
@@ -61,15 +54,8 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     let snapshot = super::grid_snapshot().await?;
     let today = chrono::Utc::now().date_naive();
     let scores = snapshot.risk_scores(today, &super::conditions());
-    // Each listing order is sorted once per set of scores, then only filtered per query.
-    let orders = snapshot.derived(
-        |o: &Orders| o.scores == scores.key,
-        || Orders { scores: scores.key, by: Default::default() },
-    );
-    let slot = crate::domain::catalog::SortKey::ALL.iter().position(|&k| k == query.sort).unwrap_or(0);
-    let order = orders.by[slot]
-        .get_or_init(|| crate::domain::catalog::sorted(&snapshot.data.assets, scores.scores(), query.sort));
-    let page = crate::domain::catalog::find_assets_in(order, &snapshot.data.assets, scores.scores(), &query);
+    let order = snapshot.asset_order(&scores, query.sort);
+    let page = crate::domain::catalog::find_assets(&order, &snapshot.data.assets, scores.scores(), &query);
     let regions = snapshot.derived(
         |_: &Regions| true,
         || {

@@ -104,16 +104,11 @@ impl AssetQuery {
     }
 }
 
-/// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]`. Only the
-/// rows of the page are built.
-pub fn find_assets(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
-    find_assets_in(&sorted(assets, scores, query.sort), assets, scores, query)
-}
-
-/// [`find_assets`] with every position already in `query.sort`'s order (from [`sorted`],
-/// which a caller can keep while the scores stay the same): filtering keeps the order, so
-/// no sort is needed per query.
-pub fn find_assets_in(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
+/// The page of assets matching `query`; `scores[i]` is the risk of `assets[i]` and `order`
+/// every position in `query.sort`'s order (from [`sorted`], which a caller can keep while
+/// the scores stay the same: filtering keeps the order, so no sort is needed per query).
+/// Only the rows of the page are built.
+pub fn find_assets(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
     let matching = matching(order, assets, scores, query);
     let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
     let total = matching.len();
@@ -129,12 +124,10 @@ pub fn find_assets_in(order: &[u32], assets: &[Asset], scores: &[f64], query: &A
     AssetPage { total, page, per_page, items }
 }
 
-/// Every asset matching `query` (all pages), sorted as asked: what an export contains.
-pub fn matching_rows(assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<AssetRow> {
-    matching(&sorted(assets, scores, query.sort), assets, scores, query)
-        .into_iter()
-        .map(|i| row(&assets[i], scores[i]))
-        .collect()
+/// Every asset matching `query` (all pages), in `order` (as for [`find_assets`]): what an
+/// export contains.
+pub fn matching_rows(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<AssetRow> {
+    matching(order, assets, scores, query).into_iter().map(|i| row(&assets[i], scores[i])).collect()
 }
 
 fn row(a: &Asset, risk: f64) -> AssetRow {
@@ -243,7 +236,7 @@ mod tests {
 
     fn run(query: AssetQuery) -> AssetPage {
         let (assets, scores) = fixture();
-        find_assets(&assets, &scores, &query)
+        find_assets(&sorted(&assets, &scores, query.sort), &assets, &scores, &query)
     }
 
     #[test]

@@ -163,13 +163,9 @@ pub fn adjusted_score(score: f64, kind: AssetKind, reading: &Reading) -> f64 {
 
 /// Adds the weather factors to a base score: contributions added, total capped at 100.
 pub fn adjust(score: &mut RiskScore, kind: AssetKind, reading: &Reading) {
-    let extra = weather_factors(kind, reading);
-    if extra.is_empty() {
-        return;
-    }
-    score.score = (score.score + extra.iter().map(|f| f.contribution).sum::<f64>()).min(100.0);
+    score.score = adjusted_score(score.score, kind, reading);
     score.band = RiskBand::of(score.score);
-    score.factors.extend(extra);
+    score.factors.extend(weather_factors(kind, reading));
 }
 
 #[cfg(test)]

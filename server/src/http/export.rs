@@ -33,7 +33,8 @@ async fn rows(
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(error)).into_response()
     })?;
     let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &state.live.conditions());
-    Ok(matching_rows(&snapshot.data.assets, scores.scores(), &query))
+    let order = snapshot.asset_order(&scores, query.sort);
+    Ok(matching_rows(&order, &snapshot.data.assets, scores.scores(), &query))
 }
 
 pub async fn assets_csv(
