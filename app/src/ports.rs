@@ -77,6 +77,7 @@ fn unpoisoned<T>(lock: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl GridSnapshot {
     pub fn new(meta: GridMeta, mut data: GridData) -> GridSnapshot {
         // Read row by row, the lists grew by doubling: up to half their size is slack.
+        data.share_text();
         data.assets.shrink_to_fit();
         data.maintenance.shrink_to_fit();
         data.incidents.shrink_to_fit();

@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod interchange;
+pub mod memory;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use server::http::{router, AppState};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    server::memory::disable_huge_pages();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,

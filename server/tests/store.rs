@@ -16,7 +16,7 @@ use server::store::{embedded::Embedded, Backend, Cached};
 fn grid(buses: usize) -> GridData {
     let mut assets: Vec<Asset> = (0..buses)
         .map(|i| Asset {
-            voltage_kv: Some(20.0),
+            voltage_kv: Some(20.0).into(),
             region: Some("North".into()),
             ..Asset::new(format!("b{i}"), AssetKind::Bus)
         })
@@ -24,8 +24,8 @@ fn grid(buses: usize) -> GridData {
     assets.push(Asset { bus: Some("b0".into()), source: true, ..Asset::new("g", AssetKind::Generator) });
     for i in 1..buses {
         assets.push(Asset {
-            from_bus: Some(format!("b{}", i - 1)),
-            to_bus: Some(format!("b{i}")),
+            from_bus: Some(format!("b{}", i - 1).into()),
+            to_bus: Some(format!("b{i}").into()),
             condition: Some((i % 100) as u8),
             synthetic: app::domain::model::SyntheticFields::from_names(["condition"]).unwrap(),
             ..Asset::new(format!("l{i}"), AssetKind::Line)

@@ -59,8 +59,12 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     let regions = snapshot.derived(
         |_: &Regions| true,
         || {
-            let mut regions: Vec<String> =
-                snapshot.data.assets.iter().filter_map(|a| a.region.clone()).collect();
+            let mut regions: Vec<String> = snapshot
+                .data
+                .assets
+                .iter()
+                .filter_map(|a| a.region.as_ref().map(|r| r.to_string()))
+                .collect();
             regions.sort();
             regions.dedup();
             Regions(regions)
@@ -94,8 +98,8 @@ pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
         .into_iter()
         .map(|(relation, a)| Neighbour {
             relation: relation.into(),
-            id: a.id.clone(),
-            name: a.name.clone(),
+            id: a.id.to_string(),
+            name: a.name.to_string(),
             kind: a.kind,
         })
         .collect();

@@ -50,10 +50,10 @@ pub async fn get_map() -> Result<GridMap, AppError> {
     for (a, &score) in snapshot.data.assets.iter().zip(scores.scores()) {
         let band = crate::domain::risk::RiskBand::of(score);
         if a.kind == AssetKind::Bus {
-            if let Some(&(x, y)) = positions.get(&a.id) {
+            if let Some(&(x, y)) = positions.get(a.id.as_str()) {
                 buses.push(MapBus {
-                    id: a.id.clone(),
-                    name: a.name.clone(),
+                    id: a.id.to_string(),
+                    name: a.name.to_string(),
                     x,
                     y,
                     band,
@@ -64,7 +64,7 @@ pub async fn get_map() -> Result<GridMap, AppError> {
             let (Some(f), Some(t)) = (a.from_bus.as_deref(), a.to_bus.as_deref()) else { continue };
             if let (Some(&from), Some(&to)) = (positions.get(f), positions.get(t)) {
                 branches.push(MapBranch {
-                    id: a.id.clone(),
+                    id: a.id.to_string(),
                     kind: a.kind,
                     from,
                     to,

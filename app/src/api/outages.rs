@@ -30,7 +30,7 @@ pub async fn n1_screening() -> Result<Vec<SinglePointOfFailure>, AppError> {
         .filter_map(|(o, customers)| {
             let asset = snapshot.asset(&o.element)?;
             Some(SinglePointOfFailure {
-                name: asset.name.clone(),
+                name: asset.name.to_string(),
                 kind: asset.kind,
                 islanded_buses: o.islanded_buses.len(),
                 customers,

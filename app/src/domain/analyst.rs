@@ -203,8 +203,8 @@ fn risk_fact(asset: &super::model::Asset, score: &super::risk::RiskScore) -> Ris
         score.factors.iter().filter(|f| f.contribution > 0.5).collect();
     factors.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
     RiskFact {
-        id: asset.id.clone(),
-        name: asset.name.clone(),
+        id: asset.id.to_string(),
+        name: asset.name.to_string(),
         kind: asset.kind,
         score: score.score,
         band: score.band,
@@ -277,7 +277,7 @@ pub fn gather_facts(
             .filter(|(_, customers)| *customers > 0)
             .filter_map(|(o, customers)| {
                 let i = position(&o.element)?;
-                Some(SinglePointFact { id: o.element, name: grid.assets[i].name.clone(), customers })
+                Some(SinglePointFact { id: o.element, name: grid.assets[i].name.to_string(), customers })
             })
             .take(TOP_ITEMS)
             .collect()

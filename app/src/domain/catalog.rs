@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Asset, AssetKind};
+use super::model::{Asset, AssetKind, Text};
 use super::risk::RiskBand;
 
 /// Rows per page, and the most a client may ask for.
@@ -79,6 +79,23 @@ impl AssetPage {
 }
 
 impl AssetQuery {
+    /// The search text, trimmed and lower-cased; `None` when there is none.
+    fn search_text(&self) -> Option<String> {
+        self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase)
+    }
+
+    /// Whether any filter is set (the sort and the page are not filters).
+    fn filters(&self) -> bool {
+        // Destructured so that a new field must be placed on one side or the other.
+        let AssetQuery { text: _, kind, band, region, min_kv, max_kv, sort: _, page: _, per_page: _ } = self;
+        kind.is_some()
+            || band.is_some()
+            || region.is_some()
+            || min_kv.is_some()
+            || max_kv.is_some()
+            || self.search_text().is_some()
+    }
+
     /// The query from URL parameters (`q`, `kind`, `band`, `region`, `min_kv`, `max_kv`,
     /// `sort`, `page`); unknown or malformed values are ignored rather than failing.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> AssetQuery {
@@ -109,34 +126,54 @@ impl AssetQuery {
 /// the scores stay the same: filtering keeps the order, so no sort is needed per query).
 /// Only the rows of the page are built.
 pub fn find_assets(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> AssetPage {
-    let matching = matching(order, assets, scores, query);
     let per_page = if query.per_page == 0 { DEFAULT_PER_PAGE } else { query.per_page.min(MAX_PER_PAGE) };
-    let total = matching.len();
-    let pages = (total as u32).div_ceil(per_page).max(1);
-    let page = query.page.clamp(1, pages);
-    let start = ((page - 1) * per_page) as usize;
-    let items = matching
-        .into_iter()
-        .skip(start)
-        .take(per_page as usize)
-        .map(|i| row(&assets[i], scores[i]))
-        .collect();
+    let page_of = |total: usize| query.page.clamp(1, (total as u32).div_ceil(per_page).max(1));
+    let rows = |positions: &mut dyn Iterator<Item = usize>, page: u32| -> Vec<AssetRow> {
+        positions
+            .skip(((page - 1) * per_page) as usize)
+            .take(per_page as usize)
+            .map(|i| row(&assets[i], scores[i]))
+            .collect()
+    };
+    if !query.filters() {
+        // Every asset matches: the page is a slice of the order.
+        let total = order.len();
+        let page = page_of(total);
+        let items = rows(&mut order.iter().map(|&i| i as usize), page);
+        return AssetPage { total, page, per_page, items };
+    }
+    // One pass counts the matches and keeps the requested page; a page past the end (the
+    // count was not known) takes a second pass for the last one.
+    let wanted = query.page.max(1);
+    let start = ((wanted - 1) * per_page) as usize;
+    let mut total = 0;
+    let mut items = Vec::new();
+    for i in matching(order, assets, scores, query) {
+        if total >= start && items.len() < per_page as usize {
+            items.push(row(&assets[i], scores[i]));
+        }
+        total += 1;
+    }
+    let page = page_of(total);
+    if page != wanted {
+        items = rows(&mut matching(order, assets, scores, query), page);
+    }
     AssetPage { total, page, per_page, items }
 }
 
 /// Every asset matching `query` (all pages), in `order` (as for [`find_assets`]): what an
 /// export contains.
 pub fn matching_rows(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<AssetRow> {
-    matching(order, assets, scores, query).into_iter().map(|i| row(&assets[i], scores[i])).collect()
+    matching(order, assets, scores, query).map(|i| row(&assets[i], scores[i])).collect()
 }
 
 fn row(a: &Asset, risk: f64) -> AssetRow {
     AssetRow {
-        id: a.id.clone(),
-        name: a.name.clone(),
+        id: a.id.to_string(),
+        name: a.name.to_string(),
         kind: a.kind,
-        voltage_kv: a.voltage_kv,
-        region: a.region.clone(),
+        voltage_kv: a.voltage_kv.get(),
+        region: a.region.as_ref().map(|r| r.to_string()),
         risk,
         band: RiskBand::of(risk),
     }
@@ -146,7 +183,7 @@ fn row(a: &Asset, risk: f64) -> AssetRow {
 pub fn sorted(assets: &[Asset], scores: &[f64], sort: SortKey) -> Vec<u32> {
     let mut order: Vec<u32> = (0..assets.len().min(scores.len()) as u32).collect();
     let id = |i: u32| assets[i as usize].id.as_str();
-    let kv = |i: u32| assets[i as usize].voltage_kv.unwrap_or(-1.0);
+    let kv = |i: u32| assets[i as usize].voltage_kv.get().unwrap_or(-1.0);
     let score = |i: u32| scores[i as usize];
     match sort {
         SortKey::Risk => order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then_with(|| id(a).cmp(id(b)))),
@@ -160,30 +197,31 @@ pub fn sorted(assets: &[Asset], scores: &[f64], sort: SortKey) -> Vec<u32> {
 }
 
 /// The positions in `order` of the assets matching `query`'s filters.
-fn matching(order: &[u32], assets: &[Asset], scores: &[f64], query: &AssetQuery) -> Vec<usize> {
-    let text = query.text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_lowercase);
-    order
-        .iter()
-        .map(|&i| i as usize)
-        .filter(|&i| {
-            let a = &assets[i];
-            query.kind.is_none_or(|k| a.kind == k)
-                && query.band.is_none_or(|b| RiskBand::of(scores[i]) == b)
-                && query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r))
-                && query.min_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv >= v))
-                && query.max_kv.is_none_or(|v| a.voltage_kv.is_some_and(|kv| kv <= v))
-                && text
-                    .as_deref()
-                    .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
-        })
-        .collect()
+fn matching<'a>(
+    order: &'a [u32],
+    assets: &'a [Asset],
+    scores: &'a [f64],
+    query: &'a AssetQuery,
+) -> impl Iterator<Item = usize> + 'a {
+    let text = query.search_text();
+    order.iter().map(|&i| i as usize).filter(move |&i| {
+        let a = &assets[i];
+        query.kind.is_none_or(|k| a.kind == k)
+            && query.band.is_none_or(|b| RiskBand::of(scores[i]) == b)
+            && query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r))
+            && query.min_kv.is_none_or(|v| a.voltage_kv.get().is_some_and(|kv| kv >= v))
+            && query.max_kv.is_none_or(|v| a.voltage_kv.get().is_some_and(|kv| kv <= v))
+            && text
+                .as_deref()
+                .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
+    })
 }
 
 /// The assets directly related to `asset`, each with the relation in words, in grid order.
 pub fn neighbours<'a>(assets: &'a [Asset], asset: &Asset) -> Vec<(&'static str, &'a Asset)> {
     let id = asset.id.as_str();
-    let is = |field: &Option<String>| field.as_deref() == Some(id);
-    let named = |field: &Option<String>, a: &Asset| field.as_deref() == Some(a.id.as_str());
+    let is = |field: &Option<Text>| field.as_deref() == Some(id);
+    let named = |field: &Option<Text>, a: &Asset| field.as_deref() == Some(a.id.as_str());
     assets
         .iter()
         .filter(|a| a.id != id)
@@ -224,8 +262,8 @@ mod tests {
         for i in 0..60 {
             let kind = if i % 3 == 0 { AssetKind::Line } else { AssetKind::Bus };
             assets.push(Asset {
-                name: format!("Asset {i:02}"),
-                voltage_kv: Some(if i % 2 == 0 { 20.0 } else { 110.0 }),
+                name: format!("Asset {i:02}").into(),
+                voltage_kv: Some(if i % 2 == 0 { 20.0 } else { 110.0 }).into(),
                 region: Some(if i < 30 { "North".into() } else { "South".into() }),
                 ..Asset::new(format!("a-{i:02}"), kind)
             });
@@ -263,6 +301,25 @@ mod tests {
         assert_eq!(ids, vec!["a-33", "a-39", "a-45", "a-51", "a-57"]);
         let critical = run(AssetQuery { band: Some(RiskBand::High), ..Default::default() });
         assert_eq!(critical.total, 10, "scores 50..=59 are high (50 ≤ high < 75)");
+    }
+
+    #[test]
+    fn filtered_pages_are_slices_of_every_match_and_past_the_end_is_the_last_page() {
+        let (assets, scores) = fixture();
+        let filter = AssetQuery { kind: Some(AssetKind::Bus), per_page: 7, ..Default::default() };
+        let order = sorted(&assets, &scores, filter.sort);
+        let every: Vec<String> =
+            matching_rows(&order, &assets, &scores, &filter).into_iter().map(|r| r.id).collect();
+        assert_eq!(every.len(), 40);
+        for (asked, shown) in [(1, 1), (2, 2), (6, 6), (0, 1), (7, 6), (99, 6)] {
+            let page = find_assets(&order, &assets, &scores, &AssetQuery { page: asked, ..filter.clone() });
+            assert_eq!((page.total, page.page), (40, shown), "page {asked}");
+            let start = (shown as usize - 1) * 7;
+            let ids: Vec<String> = page.items.into_iter().map(|r| r.id).collect();
+            assert_eq!(ids, every[start..(start + 7).min(40)], "page {asked}");
+        }
+        let none = find_assets(&order, &assets, &scores, &AssetQuery { text: Some("zzz".into()), ..filter });
+        assert_eq!((none.total, none.page, none.items.len()), (0, 1, 0));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub fn bus_positions(grid: &GridData) -> (LayoutKind, HashMap<String, (f64, f64)
         // North up: y grows downwards in SVG.
         raw = buses
             .iter()
-            .map(|b| (b.id.clone(), (b.location.unwrap().lon * k, -b.location.unwrap().lat)))
+            .map(|b| (b.id.to_string(), (b.location.unwrap().lon * k, -b.location.unwrap().lat)))
             .collect();
         kind = LayoutKind::Geographic;
     } else {

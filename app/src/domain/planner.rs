@@ -246,7 +246,7 @@ pub struct MaintenancePlan {
 /// Planning default cost of work on an asset, in the grid's currency (typical European
 /// distribution-grid unit costs; lines scale with length).
 pub fn default_cost(asset: &Asset, work: Intervention) -> f64 {
-    let km = asset.length_km.filter(|l| l.is_finite() && *l > 0.0);
+    let km = asset.length_km.get().filter(|l| l.is_finite() && *l > 0.0);
     match (asset.kind, work) {
         (AssetKind::Line, Intervention::Replacement) => {
             km.map_or(60_000.0, |k| (120_000.0 * k).max(20_000.0))
@@ -268,7 +268,7 @@ pub fn default_cost(asset: &Asset, work: Intervention) -> f64 {
 
 /// Working days one crew needs for the work.
 pub fn crew_days(asset: &Asset, work: Intervention) -> u32 {
-    let km = asset.length_km.filter(|l| l.is_finite() && *l > 0.0);
+    let km = asset.length_km.get().filter(|l| l.is_finite() && *l > 0.0);
     let per_km =
         |days_per_km: f64, without: u32| km.map_or(without, |k| (k * days_per_km).ceil().min(200.0) as u32);
     match (asset.kind, work) {
@@ -354,8 +354,8 @@ pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
                 _ => (default_cost(asset, work), CostBasis::Default),
             };
             Some(Candidate {
-                asset: asset.id.clone(),
-                name: asset.name.clone(),
+                asset: asset.id.to_string(),
+                name: asset.name.to_string(),
                 kind: asset.kind,
                 intervention: work,
                 cost,
@@ -532,6 +532,9 @@ impl Schedule {
     }
 }
 
+/// The wanted jobs placed in `order`, or the same jobs longest first (first-fit decreasing:
+/// short jobs placed first can leave every crew a gap too short for a long one), whichever
+/// plan is worth more.
 fn schedule(
     all: &[Candidate],
     order: &[usize],
@@ -540,14 +543,26 @@ fn schedule(
     horizon: u32,
     capacity: u32,
 ) -> Schedule {
-    let mut s = Schedule { placed: Vec::new(), free_from: vec![0; request.crews as usize], spent: 0.0 };
-    let mut used = 0;
-    for &i in order.iter().filter(|&&i| wanted(i)) {
-        if used + all[i].crew_days <= capacity && s.try_place(all, i, request.budget, horizon) {
-            used += all[i].crew_days;
+    let place = |jobs: &[usize]| {
+        let mut s = Schedule { placed: Vec::new(), free_from: vec![0; request.crews as usize], spent: 0.0 };
+        let mut used = 0;
+        for &i in jobs {
+            if used + all[i].crew_days <= capacity && s.try_place(all, i, request.budget, horizon) {
+                used += all[i].crew_days;
+            }
         }
+        s
+    };
+    let mut jobs: Vec<usize> = order.iter().copied().filter(|&i| wanted(i)).collect();
+    let in_order = place(&jobs);
+    // Stable: equally long jobs keep their order of priority.
+    jobs.sort_by_key(|&i| std::cmp::Reverse(all[i].crew_days));
+    let longest_first = place(&jobs);
+    if longest_first.value(all) > in_order.value(all) {
+        longest_first
+    } else {
+        in_order
     }
-    s
 }
 
 /// Add the next-best jobs that still fit the budget and a crew's time.
@@ -795,7 +810,7 @@ mod tests {
             to_bus: Some("b".into()),
             condition: Some(condition),
             commissioning_year: Some(year),
-            length_km: Some(2.0),
+            length_km: Some(2.0).into(),
             ..Asset::new(id, AssetKind::Line)
         };
         let mut grid = GridData {
@@ -816,12 +831,12 @@ mod tests {
             ..Default::default()
         };
         let record = |n: usize, cost: f64| MaintenanceRecord {
-            id: format!("m{n}"),
+            id: format!("m{n}").into(),
             asset: "fine".into(),
             date: date("2020-01-01"),
             kind: MaintenanceKind::Repair,
             cost: Some(cost),
-            notes: String::new(),
+            notes: Default::default(),
             synthetic: false,
         };
         grid.maintenance = vec![record(1, 1000.0), record(2, 3000.0), record(3, 2000.0)];

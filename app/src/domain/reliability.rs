@@ -74,7 +74,7 @@ mod tests {
             started_at: start.parse().unwrap(),
             restored_at: end.map(|e| e.parse().unwrap()),
             customers_affected: customers,
-            cause: String::new(),
+            cause: Default::default(),
             synthetic: false,
         }
     }

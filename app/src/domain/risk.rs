@@ -133,7 +133,7 @@ fn inputs(asset: &Asset, ctx: &RiskContext) -> [(&'static str, f64, Option<f64>,
         (
             "loading",
             WEIGHT_LOADING,
-            asset.loading_pct.map(|l| (l - 50.0) / 60.0),
+            asset.loading_pct.get().map(|l| (l - 50.0) / 60.0),
             asset.is_synthetic("loading_pct"),
         ),
         ("failure_history", WEIGHT_FAILURES, Some(f64::from(ctx.recent_incidents) / 3.0), false),
@@ -173,9 +173,10 @@ pub fn score(asset: &Asset, ctx: &RiskContext) -> RiskScore {
             ctx.customers_behind,
             ctx.customer_share() * 100.0
         ),
-        "loading" => {
-            asset.loading_pct.map_or("loading not known".into(), |l| format!("loaded to {l:.0} % of rating"))
-        }
+        "loading" => asset
+            .loading_pct
+            .get()
+            .map_or("loading not known".into(), |l| format!("loaded to {l:.0} % of rating")),
         _ => format!("{} incidents in the last 5 years", ctx.recent_incidents),
     };
     let factors: Vec<RiskFactor> = inputs
@@ -191,7 +192,7 @@ pub fn score(asset: &Asset, ctx: &RiskContext) -> RiskScore {
         })
         .collect();
     let score = points.iter().sum::<f64>();
-    RiskScore { asset: asset.id.clone(), score, band: RiskBand::of(score), factors }
+    RiskScore { asset: asset.id.to_string(), score, band: RiskBand::of(score), factors }
 }
 
 /// Risk scores of every asset of a grid as of `today`, highest first (ties by id).
@@ -308,7 +309,7 @@ mod tests {
         Asset {
             commissioning_year: year,
             condition,
-            loading_pct: loading,
+            loading_pct: loading.into(),
             ..Asset::new("l1", AssetKind::Line)
         }
     }
@@ -370,7 +371,7 @@ mod tests {
                 .and_utc(),
             restored_at: None,
             customers_affected: 0,
-            cause: String::new(),
+            cause: Default::default(),
             synthetic: false,
         };
         grid.incidents = vec![incident("i1", 2025), incident("i2", 2024), incident("old", 2010)];

@@ -17,7 +17,7 @@
 //! - *Articulation points* and *bridges* are the plain graph-theoretic ones, over every
 //!   component, with or without sources (as networkx defines them).
 
-use super::model::{Asset, AssetKind, GridData};
+use super::model::{Asset, AssetKind, GridData, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use string_interner::{backend::StringBackend, symbol::SymbolU32, StringInterner, Symbol};
@@ -199,7 +199,7 @@ impl Topology {
             bus_in_service.push(a.in_service);
         }
         let buses = bus_asset.len();
-        let bus = |id: &Option<String>| -> Option<u32> {
+        let bus = |id: &Option<Text>| -> Option<u32> {
             let asset = ids.get(id.as_deref()?)?;
             let b = *bus_of_asset.get(&asset)?;
             bus_in_service[b as usize].then_some(b)
@@ -1114,7 +1114,7 @@ mod tests {
     fn to_grid(r: &Random) -> GridData {
         let mut assets: Vec<Asset> = (0..r.buses)
             .map(|b| Asset {
-                substation: r.substations[b].map(|s| format!("sub{s}")),
+                substation: r.substations[b].map(|s| format!("sub{s}").into()),
                 ..bus(&format!("b{b}"))
             })
             .collect();

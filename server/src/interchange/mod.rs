@@ -502,28 +502,28 @@ fn parse_asset(row: &mut Row) -> Option<Asset> {
         }
     }
     let asset = Asset {
-        name: name.unwrap_or_else(|| id.clone()),
-        substation: row.reference("substation"),
-        bus: row.reference("bus"),
-        from_bus: row.reference("from_bus"),
-        to_bus: row.reference("to_bus"),
-        element: row.reference("element"),
+        name: name.unwrap_or_else(|| id.clone()).into(),
+        substation: row.reference("substation").map(Into::into),
+        bus: row.reference("bus").map(Into::into),
+        from_bus: row.reference("from_bus").map(Into::into),
+        to_bus: row.reference("to_bus").map(Into::into),
+        element: row.reference("element").map(Into::into),
         closed: row.boolean("closed"),
         in_service: row.boolean("in_service").unwrap_or(true),
         source: row.boolean("source").unwrap_or(false),
-        voltage_kv: row.number("voltage_kv"),
-        rating_mva: row.number("rating_mva"),
-        p_mw: row.number("p_mw"),
+        voltage_kv: row.number("voltage_kv").into(),
+        rating_mva: row.number("rating_mva").into(),
+        p_mw: row.number("p_mw").into(),
         circuits: row.integer("circuits", "a whole number of circuits").unwrap_or(1),
-        length_km: row.number("length_km"),
-        loading_pct: row.number("loading_pct"),
+        length_km: row.number("length_km").into(),
+        loading_pct: row.number("loading_pct").into(),
         commissioning_year: row.integer("commissioning_year", "a year"),
         condition: row.integer("condition", "a condition from 0 to 100"),
         customers: row.integer("customers", "a whole number of customers"),
-        region: row.text("region"),
+        region: row.text("region").map(Into::into),
         location,
         synthetic,
-        id,
+        id: id.into(),
         kind: kind?,
     };
     Some(asset)
@@ -546,10 +546,10 @@ fn parse_maintenance(row: &mut Row) -> Option<MaintenanceRecord> {
     }
     Some(MaintenanceRecord {
         cost: row.number("cost"),
-        notes: row.text("notes").unwrap_or_default(),
+        notes: row.text("notes").unwrap_or_default().into(),
         synthetic: synthetic_flag(row),
-        id,
-        asset,
+        id: id.into(),
+        asset: asset.into(),
         date: date?,
         kind: kind?,
     })
@@ -569,10 +569,10 @@ fn parse_incident(row: &mut Row) -> Option<Incident> {
     Some(Incident {
         restored_at: row.parse("restored_at", "an RFC 3339 time (2024-05-01T12:00:00Z)", timestamp),
         customers_affected: row.integer("customers_affected", "a whole number of customers").unwrap_or(0),
-        cause: row.text("cause").unwrap_or_default(),
+        cause: row.text("cause").unwrap_or_default().into(),
         synthetic: synthetic_flag(row),
-        id,
-        asset,
+        id: id.into(),
+        asset: asset.into(),
         started_at: started_at?,
     })
 }

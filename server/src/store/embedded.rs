@@ -211,7 +211,13 @@ impl Backend for Embedded {
     }
 
     async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
-        self.with_connection(|c| load_all(c)).await
+        self.with_connection(|c| {
+            let loaded = load_all(c);
+            // Reading parsed a document per row: return what that left free.
+            crate::memory::release_free_memory();
+            loaded
+        })
+        .await
     }
 
     async fn replace(&self, name: &str, data: &GridData) -> Result<GridMeta, StoreError> {

@@ -124,9 +124,13 @@ impl<B: Backend> GridStore for Cached<B> {
         }
         crate::metrics::cache("grid", false);
         let (meta, data) = timed_store(name, "load", self.backend.load()).await?;
-        let snapshot = tokio::task::spawn_blocking(move || Arc::new(GridSnapshot::new(meta, data)))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("building the topology failed: {e}")))?;
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let snapshot = Arc::new(GridSnapshot::new(meta, data));
+            crate::memory::release_free_memory();
+            snapshot
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("building the topology failed: {e}")))?;
         self.set_current(Some(snapshot.clone()));
         self.checked_ms.store(checking, Ordering::Release);
         Ok(snapshot)

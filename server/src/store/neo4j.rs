@@ -127,25 +127,25 @@ fn label(kind: AssetKind) -> &'static str {
 fn asset_row(seq: usize, a: &Asset) -> Result<HashMap<String, BoltType>, StoreError> {
     let data = serde_json::to_string(a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut row: HashMap<String, BoltType> = HashMap::new();
-    row.insert("id".into(), a.id.clone().into());
+    row.insert("id".into(), a.id.as_str().into());
     row.insert("seq".into(), (seq as i64).into());
     row.insert("kind".into(), a.kind.as_str().into());
-    row.insert("name".into(), a.name.clone().into());
+    row.insert("name".into(), a.name.as_str().into());
     row.insert("in_service".into(), a.in_service.into());
-    row.insert("voltage_kv".into(), a.voltage_kv.into());
-    row.insert("region".into(), a.region.clone().into());
+    row.insert("voltage_kv".into(), a.voltage_kv.get().into());
+    row.insert("region".into(), a.region.as_deref().into());
     row.insert("data".into(), data.into());
     Ok(row)
 }
 
-fn link_rows(data: &GridData, pick: impl Fn(&Asset) -> Option<&String>) -> Vec<HashMap<String, BoltType>> {
+fn link_rows(data: &GridData, pick: impl Fn(&Asset) -> Option<&str>) -> Vec<HashMap<String, BoltType>> {
     data.assets
         .iter()
         .filter_map(|a| {
             let target = pick(a)?;
             let mut row: HashMap<String, BoltType> = HashMap::new();
-            row.insert("from".into(), a.id.clone().into());
-            row.insert("to".into(), target.clone().into());
+            row.insert("from".into(), a.id.as_str().into());
+            row.insert("to".into(), target.into());
             Some(row)
         })
         .collect()
@@ -402,23 +402,23 @@ impl Neo4j {
         let links: [(&'static str, Vec<HashMap<String, BoltType>>); 5] = [
             (
                 "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:FROM]->(b)",
-                link_rows(data, |a| if a.kind.is_branch() { a.from_bus.as_ref() } else { None }),
+                link_rows(data, |a| if a.kind.is_branch() { a.from_bus.as_deref() } else { None }),
             ),
             (
                 "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:TO]->(b)",
-                link_rows(data, |a| a.to_bus.as_ref()),
+                link_rows(data, |a| a.to_bus.as_deref()),
             ),
             (
                 "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:AT]->(b)",
-                link_rows(data, |a| a.bus.as_ref()),
+                link_rows(data, |a| a.bus.as_deref()),
             ),
             (
                 "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:ON]->(b)",
-                link_rows(data, |a| a.element.as_ref()),
+                link_rows(data, |a| a.element.as_deref()),
             ),
             (
                 "UNWIND $rows AS r MATCH (a:Asset {id: r.from}), (b:Asset {id: r.to}) CREATE (a)-[:IN]->(b)",
-                link_rows(data, |a| a.substation.as_ref()),
+                link_rows(data, |a| a.substation.as_deref()),
             ),
         ];
         for (cypher, rows) in links.into_iter().filter(|(_, rows)| !rows.is_empty()) {

@@ -42,10 +42,10 @@ fn Detail(d: AssetDetail) -> impl IntoView {
     let location = a.location.map(|p| format!("{:.5}, {:.5}", p.lat, p.lon));
     let risk = d.risk;
     view! {
-        <Title text=a.name.clone()/>
-        <h1 data-testid="asset-name">{a.name.clone()}</h1>
+        <Title text=a.name.to_string()/>
+        <h1 data-testid="asset-name">{a.name.to_string()}</h1>
         <p class="muted">
-            <span data-testid="asset-kind">{a.kind.as_str()}</span> " · " <code>{a.id.clone()}</code> " · "
+            <span data-testid="asset-kind">{a.kind.as_str()}</span> " · " <code>{a.id.to_string()}</code> " · "
             <a href=format!("/impact?out={}", a.id) data-testid="simulate-this">"Simulate its outage"</a>
         </p>
         <section class="card" aria-labelledby="attributes-heading">
@@ -53,13 +53,13 @@ fn Detail(d: AssetDetail) -> impl IntoView {
             <dl class="facts">
                 {fact("In service", Some(if a.in_service { "yes" } else { "no" }.into()), None)}
                 {fact("Energised", energised, None)}
-                {fact("Voltage", a.voltage_kv.map(|v| format!("{v} kV")), None)}
-                {fact("Rating", a.rating_mva.map(|v| format!("{v:.1} MVA")), None)}
-                {fact("Loading", a.loading_pct.map(|v| format!("{v:.0} %")), mark("loading_pct").map(IntoAny::into_any))}
+                {fact("Voltage", a.voltage_kv.get().map(|v| format!("{v} kV")), None)}
+                {fact("Rating", a.rating_mva.get().map(|v| format!("{v:.1} MVA")), None)}
+                {fact("Loading", a.loading_pct.get().map(|v| format!("{v:.0} %")), mark("loading_pct").map(IntoAny::into_any))}
                 {fact("Commissioned", a.commissioning_year.map(|y| y.to_string()), mark("commissioning_year").map(IntoAny::into_any))}
                 {fact("Condition", a.condition.map(|c| format!("{c} / 100")), mark("condition").map(IntoAny::into_any))}
                 {fact("Customers", a.customers.map(|c| c.to_string()), mark("customers").map(IntoAny::into_any))}
-                {fact("Region", a.region.clone(), mark("region").map(IntoAny::into_any))}
+                {fact("Region", a.region.as_ref().map(|r| r.to_string()), mark("region").map(IntoAny::into_any))}
                 {fact("Switch", a.closed.map(|c| if c { "closed" } else { "open" }.into()), None)}
                 {fact("Location", location, None)}
             </dl>
@@ -106,7 +106,7 @@ fn Detail(d: AssetDetail) -> impl IntoView {
             {if d.incidents.is_empty() { Some(view! { <p class="muted">"No incidents recorded."</p> }) } else { None }}
             <ul class="plain" data-testid="incidents">
                 {d.incidents.into_iter().map(|i| view! {
-                    <li>{i.started_at.format("%Y-%m-%d %H:%M").to_string()} " · " {i.cause.clone()} " · " {format!("{} customers", i.customers_affected)}
+                    <li>{i.started_at.format("%Y-%m-%d %H:%M").to_string()} " · " {i.cause.to_string()} " · " {format!("{} customers", i.customers_affected)}
                         {i.restored_at.map(|r| format!(" · restored after {}", format::duration((r - i.started_at).num_seconds().max(0) as u64)))}
                         {i.synthetic.then(|| view! { " " <span class="tag">"synthetic"</span> })}</li>
                 }).collect_view()}
