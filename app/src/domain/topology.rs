@@ -20,7 +20,7 @@
 use super::model::{Asset, AssetKind, GridData, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use string_interner::{backend::StringBackend, symbol::SymbolU32, StringInterner, Symbol};
+use std::hash::BuildHasher;
 
 const NONE: u32 = u32::MAX;
 
@@ -66,12 +66,13 @@ pub struct Topology {
     /// Real edges first, then one virtual edge per source (from the super source).
     edges: Vec<Edge>,
     graph: Graph,
-    /// Asset index -> edges it provides (line circuits, transformer, bus-bus switch).
-    asset_edges: HashMap<u32, Vec<u32>>,
+    /// Asset index -> the edges it provides (line circuits, transformer, bus-bus switch),
+    /// as the first and the count: an asset's edges lie together (see [`Topology::edges_of`]).
+    asset_edges: HashMap<u32, (u32, u32)>,
     /// Source generator asset index -> its virtual edge.
     source_edges: HashMap<u32, u32>,
     /// Assets hanging on each bus: generators, loads and switches at it.
-    attached: Vec<Vec<u32>>,
+    attached: Lists,
     /// Branches by end bus (for de-energised branch listing).
     branch_ends: Vec<(u32, u32, u32)>,
     /// Branch switch asset index -> the branch it sits on.
@@ -88,48 +89,44 @@ pub struct Topology {
     n1: N1Summary,
 }
 
-/// Asset ids by position and positions by id, each id held once: the grid's ids are looked
-/// up on every query, and a map of owned strings beside a list of them would hold every id
-/// twice more (about 20 MB for a 200,000-asset grid).
+/// Asset ids by position and positions by id. The ids are the assets' own (shared, not
+/// copied), and the index holds only positions, found by the hash of their id: 4 bytes per
+/// asset where a map from owned ids would copy every id again.
 struct AssetIds {
-    interner: StringInterner<StringBackend<SymbolU32>>,
-    /// Asset position -> its id's symbol.
-    symbols: Vec<SymbolU32>,
-    /// Symbol -> the position of the (last) asset with that id.
-    positions: Vec<u32>,
+    ids: Vec<Text>,
+    /// When ids repeat (a grid that failed validation), the last position wins.
+    positions: hashbrown::HashTable<u32>,
+    /// foldhash, seeded per process.
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl AssetIds {
     fn new(assets: &[Asset]) -> AssetIds {
-        let mut interner = StringInterner::<StringBackend<SymbolU32>>::new();
-        let mut positions: Vec<u32> = Vec::with_capacity(assets.len() + 1);
-        let symbols = assets
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let symbol = interner.get_or_intern(&a.id);
-                let slot = symbol.to_usize();
-                if slot >= positions.len() {
-                    positions.resize(slot + 1, u32::MAX);
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let ids: Vec<Text> = assets.iter().map(|a| a.id.clone()).collect();
+        let mut positions = hashbrown::HashTable::with_capacity(ids.len());
+        let hash = |id: &str| hasher.hash_one(id);
+        for (i, id) in ids.iter().enumerate() {
+            match positions.entry(hash(id), |&p: &u32| ids[p as usize] == *id, |&p| hash(&ids[p as usize])) {
+                hashbrown::hash_table::Entry::Occupied(mut kept) => *kept.get_mut() = i as u32,
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(i as u32);
                 }
-                positions[slot] = i as u32;
-                symbol
-            })
-            .collect();
-        interner.shrink_to_fit();
-        AssetIds { interner, symbols, positions }
+            }
+        }
+        AssetIds { ids, positions, hasher }
     }
 
     fn get(&self, id: &str) -> Option<u32> {
-        self.interner.get(id).map(|symbol| self.positions[symbol.to_usize()])
+        self.positions.find(self.hasher.hash_one(id), |&p| self.ids[p as usize] == *id).copied()
     }
 
     fn id(&self, position: u32) -> &str {
-        self.interner.resolve(self.symbols[position as usize]).expect("every position has an interned id")
+        &self.ids[position as usize]
     }
 
     fn len(&self) -> usize {
-        self.symbols.len()
+        self.ids.len()
     }
 }
 
@@ -214,7 +211,7 @@ impl Topology {
             }
         }
         let mut edges = Vec::new();
-        let mut asset_edges: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut asset_edges: HashMap<u32, (u32, u32)> = HashMap::new();
         let mut branch_ends = Vec::new();
         let mut attached = vec![Vec::new(); buses];
         let mut substation_buses: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -232,8 +229,8 @@ impl Topology {
                         branch_ends.push((i, x, y));
                         if a.in_service && !detached[i as usize] && x != y {
                             let circuits = if a.kind == AssetKind::Line { a.circuits.max(1) } else { 1 };
+                            asset_edges.insert(i, (edges.len() as u32, circuits));
                             for _ in 0..circuits {
-                                asset_edges.entry(i).or_default().push(edges.len() as u32);
                                 edges.push(Edge { a: x, b: y, asset: i });
                             }
                         }
@@ -248,7 +245,7 @@ impl Topology {
                         asset_bus.insert(i, x);
                         let closed = mode == SwitchMode::Ignore || a.closed != Some(false);
                         if let Some(y) = bus(&a.to_bus).filter(|_| closed && a.in_service) {
-                            asset_edges.entry(i).or_default().push(edges.len() as u32);
+                            asset_edges.insert(i, (edges.len() as u32, 1));
                             edges.push(Edge { a: x, b: y, asset: i });
                         }
                     }
@@ -296,7 +293,7 @@ impl Topology {
             graph,
             asset_edges,
             source_edges,
-            attached,
+            attached: Lists::new(attached),
             branch_ends,
             switch_branches,
             asset_bus,
@@ -565,11 +562,17 @@ impl Topology {
     /// all at once (a double-circuit line on one tower line), which the single-edge search
     /// cannot see; those few assets get a direct search.
     fn edges_loss(&self, asset: u32, edge_loss: &[u64]) -> u64 {
-        match self.asset_edges.get(&asset).map(Vec::as_slice) {
-            Some([single]) => edge_loss[*single as usize],
-            Some([]) | None => 0,
-            Some(_) => self.impact_of_indices(&[asset]).customers_lost,
+        let edges = self.edges_of(asset);
+        match edges.len() {
+            0 => 0,
+            1 => edge_loss[edges.start as usize],
+            _ => self.impact_of_indices(&[asset]).customers_lost,
         }
+    }
+
+    /// The edges asset `asset` provides (none for most kinds).
+    fn edges_of(&self, asset: u32) -> std::ops::Range<u32> {
+        self.asset_edges.get(&asset).map_or(0..0, |&(first, count)| first..first + count)
     }
 
     fn attached_bus(&self, asset: u32) -> Option<u32> {
@@ -611,9 +614,7 @@ impl Topology {
         let mut edge_out = vec![false; self.edges.len()];
         let mut bus_out = vec![false; self.bus_count()];
         for &i in indices {
-            if let Some(edges) = self.asset_edges.get(&i) {
-                edges.iter().for_each(|&e| edge_out[e as usize] = true);
-            }
+            self.edges_of(i).for_each(|e| edge_out[e as usize] = true);
             if let Some(&e) = self.source_edges.get(&i) {
                 edge_out[e as usize] = true;
             }
@@ -631,9 +632,7 @@ impl Topology {
         let (mut edge_out, bus_out) = self.outage_masks(indices);
         for &i in indices {
             if let Some(branch) = self.switch_branch(i) {
-                if let Some(edges) = self.asset_edges.get(&branch) {
-                    edges.iter().for_each(|&e| edge_out[e as usize] = true);
-                }
+                self.edges_of(branch).for_each(|e| edge_out[e as usize] = true);
             }
         }
         let reached = self.reach_from_sources(&edge_out, &bus_out);
@@ -646,7 +645,7 @@ impl Topology {
         let mut customers_lost = 0;
         for &b in &lost {
             dead[self.bus_asset[b as usize] as usize] = true;
-            for &a in &self.attached[b as usize] {
+            for &a in self.attached.of(b) {
                 dead[a as usize] = true;
             }
             customers_lost += self.customers_at_bus[b as usize];
@@ -840,6 +839,30 @@ impl Search {
 
 /// Compressed adjacency lists: `adjacency[offsets[v]..offsets[v + 1]]` are `(neighbour, edge)`.
 /// Edges numbered from `real_edges` on are virtual (super source to a source bus).
+/// Lists of positions, one per node, held as one list and where each begins (a list per
+/// node would cost 24 bytes of header and an allocation each).
+struct Lists {
+    offsets: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Lists {
+    fn new(lists: Vec<Vec<u32>>) -> Lists {
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        let mut items = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        offsets.push(0);
+        for list in lists {
+            items.extend(list);
+            offsets.push(items.len() as u32);
+        }
+        Lists { offsets, items }
+    }
+
+    fn of(&self, node: u32) -> &[u32] {
+        &self.items[self.offsets[node as usize] as usize..self.offsets[node as usize + 1] as usize]
+    }
+}
+
 struct Graph {
     offsets: Vec<u32>,
     adjacency: Vec<(u32, u32)>,
@@ -917,6 +940,24 @@ mod tests {
     use super::*;
     use crate::domain::model::Asset;
     use proptest::prelude::*;
+
+    #[test]
+    fn asset_ids_find_positions_share_the_assets_ids_and_the_last_repeat_wins() {
+        let assets: Vec<Asset> =
+            ["a", "b", "a", "c"].iter().map(|id| Asset::new(*id, AssetKind::Bus)).collect();
+        let ids = AssetIds::new(&assets);
+        assert_eq!(
+            (ids.get("a"), ids.get("b"), ids.get("c"), ids.get("d"), ids.get("")),
+            (Some(2), Some(1), Some(3), None, None)
+        );
+        assert_eq!((0..4).map(|p| ids.id(p)).collect::<Vec<_>>(), ["a", "b", "a", "c"]);
+        assert!(Text::ptr_eq(&ids.ids[3], &assets[3].id), "shared, not copied");
+        assert_eq!(ids.len(), 4);
+        let many: Vec<Asset> = (0..5000).map(|i| Asset::new(format!("bus-{i}"), AssetKind::Bus)).collect();
+        let ids = AssetIds::new(&many);
+        assert!((0..5000).all(|i| ids.get(&format!("bus-{i}")) == Some(i)));
+        assert_eq!(ids.get("bus-5000"), None);
+    }
     use std::collections::{BTreeSet, HashSet};
 
     fn bus(id: &str) -> Asset {
