@@ -11,7 +11,9 @@
 //! sign-in, checked on every request).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::store::serial::Serial;
 use std::time::Duration;
 
 use app::api::auth::Principal;
@@ -35,7 +37,7 @@ const SEEN_KEY: &str = "seen";
 /// Session records in SQLite: `id → (expiry, JSON record)`.
 #[derive(Clone)]
 pub struct SqliteSessions {
-    connection: Arc<Mutex<Connection>>,
+    connection: Serial,
 }
 
 impl std::fmt::Debug for SqliteSessions {
@@ -62,20 +64,14 @@ impl SqliteSessions {
                  CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);",
             )
             .map_err(unavailable)?;
-        Ok(SqliteSessions { connection: Arc::new(Mutex::new(connection)) })
+        Ok(SqliteSessions { connection: Serial::new(connection) })
     }
 
     async fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> session_store::Result<T> {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            let guard = connection.lock().map_err(|_| backend("session store poisoned"))?;
-            work(&guard).map_err(backend)
-        })
-        .await
-        .map_err(backend)?
+        self.connection.run(|c| work(c).map_err(backend)).await.map_err(backend)?
     }
 
     /// Sessions not yet expired (for metrics and the operations page).

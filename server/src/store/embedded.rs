@@ -12,8 +12,8 @@
 //! as JSON and the import order in `seq`; grid facts in `meta`. The schema version is
 //! `PRAGMA user_version`.
 
+use crate::store::serial::Serial;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use app::domain::model::{Asset, GridData, Incident, MaintenanceRecord};
 use app::ports::{GridMeta, StoreError};
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT 
 
 pub struct Embedded {
     path: PathBuf,
-    connection: Arc<Mutex<Connection>>,
+    connection: Serial,
 }
 
 fn unavailable(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -76,7 +76,7 @@ impl Embedded {
         connection
             .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
             .map_err(unavailable("cannot create the schema"))?;
-        Ok(Embedded { path, connection: Arc::new(Mutex::new(connection)) })
+        Ok(Embedded { path, connection: Serial::new(connection) })
     }
 
     pub fn path(&self) -> &Path {
@@ -87,14 +87,10 @@ impl Embedded {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard =
-                connection.lock().map_err(|_| StoreError::Unavailable("connection poisoned".into()))?;
-            work(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.connection
+            .run(work)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod embedded;
 pub mod neo4j;
+pub mod serial;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
