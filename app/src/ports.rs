@@ -130,7 +130,8 @@ impl GridSnapshot {
     /// [`risk_scores`](Self::risk_scores)): sorted once per set of scores, shared by the
     /// asset list and its exports.
     pub fn asset_order(&self, risk: &Keyed<(NaiveDate, u64), RiskTable>, sort: SortKey) -> Arc<Vec<u32>> {
-        let orders = self.derived_for(risk.key, <[std::sync::OnceLock<Arc<Vec<u32>>>; 4]>::default);
+        let orders =
+            self.derived_for(risk.key, <[std::sync::OnceLock<Arc<Vec<u32>>>; SortKey::ALL.len()]>::default);
         let slot = SortKey::ALL.iter().position(|&k| k == sort).unwrap_or(0);
         orders.value[slot]
             .get_or_init(|| Arc::new(catalog::sorted(&self.data.assets, risk.scores(), sort)))

@@ -73,8 +73,8 @@ pub struct GeoPoint {
 }
 
 /// An optional measurement in 8 bytes (an `Option<f64>` takes 16, and a grid holds five per
-/// asset): NaN stands for none, so a value is always finite or none. Read and written as an
-/// `Option<f64>`.
+/// asset): NaN stands for none, so NaN is never a value (the import already refuses values
+/// that are not finite). Read and written as an `Option<f64>`.
 #[derive(Clone, Copy)]
 pub struct Measure(f64);
 
