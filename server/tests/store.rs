@@ -220,6 +220,37 @@ async fn embedded_store_is_durable_across_reopen() {
     assert_eq!(snapshot.data, grid(4));
 }
 
+/// Read from the embedded store, equal texts are one copy from the start (not shared after
+/// the fact), and the read is exact.
+#[tokio::test]
+async fn embedded_reads_share_each_text_once() {
+    use app::domain::model::Text;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Embedded::open(dir.path()).unwrap();
+    store.replace("shared", &grid(6)).await.unwrap();
+    let (_, data) = store.load().await.unwrap();
+    assert_eq!(data, grid(6));
+    assert_eq!(data.assets.capacity(), data.assets.len(), "read at its final size");
+    let id = |wanted: &str| data.assets.iter().find(|a| &*a.id == wanted).unwrap();
+    let line = id("l3");
+    assert!(Text::ptr_eq(line.from_bus.as_ref().unwrap(), &id("b2").id));
+    assert!(Text::ptr_eq(line.to_bus.as_ref().unwrap(), &id("b3").id));
+    assert!(Text::ptr_eq(id("b0").region.as_ref().unwrap(), id("b5").region.as_ref().unwrap()));
+    assert!(Text::ptr_eq(&data.maintenance[0].asset, &id("l1").id));
+    assert!(Text::ptr_eq(&data.incidents[0].asset, &id("b1").id));
+    // The sharing ends with the read: a second read makes copies of its own.
+    let (_, again) = store.load().await.unwrap();
+    assert!(!Text::ptr_eq(&again.assets[0].id, &data.assets[0].id));
+    // A row that is not an asset is named, not skipped.
+    let file = dir.path().join(server::store::embedded::FILE_NAME);
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute("UPDATE assets SET data = '{\"id\":\"l2\",\"kind\":\"line\"}' WHERE id = 'l2'", [])
+        .unwrap();
+    let err = store.load().await.unwrap_err().to_string();
+    assert!(err.contains("assets row 'l2' cannot be read"), "{err}");
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused_rather_than_misread() {
     let dir = tempfile::tempdir().unwrap();

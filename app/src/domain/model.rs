@@ -128,21 +128,129 @@ impl<'de> Deserialize<'de> for Measure {
 /// assets of one region share its name.
 pub type Text = arcstr::ArcStr;
 
+/// Reading a grid with one copy of each distinct text from the start.
+///
+/// [`GridData::share_text`] shares equal texts after the fact, but then every reference was
+/// first read into a copy of its own, and freeing those copies leaves the allocator's pages
+/// of small objects partly used: on a 200,000-asset grid tens of megabytes that can never be
+/// returned. While a [`Sharing`] guard lives, every [`Text`] field of an asset, maintenance
+/// record or incident deserialised on this thread is looked up among the texts already read
+/// and shares that copy, so the duplicates are never allocated.
+pub mod sharing {
+    use super::Text;
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::marker::PhantomData;
+
+    thread_local! {
+        static HELD: RefCell<Option<HashSet<Text>>> = const { RefCell::new(None) };
+    }
+
+    /// Texts read on this thread are shared until this is dropped (see the module). A guard
+    /// taken while another one lives on the same thread changes nothing.
+    #[must_use = "texts are shared only while the guard lives"]
+    pub struct Sharing {
+        installed: bool,
+        /// Bound to the thread whose texts it shares.
+        _thread: PhantomData<*const ()>,
+    }
+
+    /// Share texts read on this thread until the guard is dropped; `capacity`: the number of
+    /// distinct texts expected.
+    pub fn begin(capacity: usize) -> Sharing {
+        let installed = HELD.with_borrow_mut(|held| {
+            held.is_none().then(|| *held = Some(HashSet::with_capacity(capacity))).is_some()
+        });
+        Sharing { installed, _thread: PhantomData }
+    }
+
+    impl Drop for Sharing {
+        fn drop(&mut self) {
+            if self.installed {
+                HELD.with_borrow_mut(|held| *held = None);
+            }
+        }
+    }
+
+    /// `value` as a [`Text`]: the shared copy while a [`Sharing`] guard lives, else a new one.
+    pub fn text(value: &str) -> Text {
+        HELD.with_borrow_mut(|held| match held {
+            None => Text::from(value),
+            Some(held) => match held.get(value) {
+                Some(kept) => kept.clone(),
+                None => {
+                    let text = Text::from(value);
+                    held.insert(text.clone());
+                    text
+                }
+            },
+        })
+    }
+
+    struct TextVisitor;
+
+    impl<'de> Visitor<'de> for TextVisitor {
+        type Value = Text;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: Error>(self, value: &str) -> Result<Text, E> {
+            Ok(text(value))
+        }
+    }
+
+    struct OptionalTextVisitor;
+
+    impl<'de> Visitor<'de> for OptionalTextVisitor {
+        type Value = Option<Text>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<Text>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<Text>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Text>, D::Error> {
+            deserialize(deserializer).map(Some)
+        }
+    }
+
+    /// Serde `deserialize_with` for a [`Text`] field.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+
+    /// Serde `deserialize_with` for an optional [`Text`] field.
+    pub fn deserialize_option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Text>, D::Error> {
+        deserializer.deserialize_option(OptionalTextVisitor)
+    }
+}
+
 /// One asset. Which optional fields apply depends on `kind` (see [`Asset::shape_issues`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Asset {
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub id: Text,
     pub kind: AssetKind,
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub name: Text,
     /// Bus: the substation it belongs to. Transformer: the substation it stands in.
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub substation: Option<Text>,
     /// Generator, load, switch: the bus it is connected to.
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub bus: Option<Text>,
     /// Line, transformer (high-voltage side): first end.
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub from_bus: Option<Text>,
     /// Line, transformer (low-voltage side): second end; bus-bus switch: the other bus.
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub to_bus: Option<Text>,
     /// Switch at one end of a branch: the line or transformer it sits on (at `bus`).
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub element: Option<Text>,
     /// Switch state; `None` for every other kind.
     pub closed: Option<bool>,
@@ -163,6 +271,7 @@ pub struct Asset {
     pub condition: Option<u8>,
     /// Load: customers supplied through this connection point.
     pub customers: Option<u32>,
+    #[serde(default, deserialize_with = "sharing::deserialize_option")]
     pub region: Option<Text>,
     pub location: Option<GeoPoint>,
     /// The fields whose values are synthetic (generated, not measured).
@@ -247,10 +356,47 @@ impl Serialize for SyntheticFields {
 }
 
 impl<'de> Deserialize<'de> for SyntheticFields {
+    /// Read name by name into the set: no list of names is built (a grid holds one set per
+    /// asset, and short-lived lists would leave holes among the grid's texts).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let names = Vec::<String>::deserialize(deserializer)?;
-        SyntheticFields::from_names(names.iter().map(String::as_str))
-            .map_err(|name| serde::de::Error::custom(format!("'{name}' is not an asset field")))
+        struct Field(&'static str);
+        impl<'de> Deserialize<'de> for Field {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Field, D::Error> {
+                struct Name;
+                impl serde::de::Visitor<'_> for Name {
+                    type Value = Field;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("an asset field name")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Field, E> {
+                        ASSET_FIELDS
+                            .iter()
+                            .find(|f| **f == name)
+                            .map(|f| Field(f))
+                            .ok_or_else(|| E::custom(format!("'{name}' is not an asset field")))
+                    }
+                }
+                deserializer.deserialize_str(Name)
+            }
+        }
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = SyntheticFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of asset field names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SyntheticFields, A::Error> {
+                let mut set = SyntheticFields::default();
+                while let Some(Field(name)) = seq.next_element()? {
+                    set.insert(name);
+                }
+                Ok(set)
+            }
+        }
+        deserializer.deserialize_seq(Names)
     }
 }
 
@@ -354,23 +500,29 @@ impl MaintenanceKind {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaintenanceRecord {
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub id: Text,
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub asset: Text,
     pub date: NaiveDate,
     pub kind: MaintenanceKind,
     pub cost: Option<f64>,
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub notes: Text,
     pub synthetic: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub id: Text,
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub asset: Text,
     pub started_at: DateTime<Utc>,
     /// `None` while the incident is still open.
     pub restored_at: Option<DateTime<Utc>>,
     pub customers_affected: u32,
+    #[serde(deserialize_with = "sharing::deserialize")]
     pub cause: Text,
     pub synthetic: bool,
 }
@@ -599,6 +751,52 @@ mod tests {
         // Every field fits in the set.
         let all = SyntheticFields::from_names(ASSET_FIELDS.iter().copied()).unwrap();
         assert_eq!(all.names().collect::<Vec<_>>(), ASSET_FIELDS);
+    }
+
+    #[test]
+    fn texts_read_under_a_sharing_guard_share_one_copy() {
+        let mut a = bus("a");
+        a.region = Some("North \"upper\" caf\u{e9}".into());
+        let mut b = bus("b");
+        b.region = a.region.clone();
+        let rows = [a, b, line("l", "a", "b")].map(|x| serde_json::to_string(&x).unwrap());
+        let record = r#"{"id":"m1","asset":"l","date":"2024-01-02","kind":"repair","cost":null,"notes":"","synthetic":false}"#;
+        let read = || -> (Vec<Asset>, MaintenanceRecord) {
+            (
+                rows.iter().map(|r| serde_json::from_str(r).unwrap()).collect(),
+                serde_json::from_str(record).unwrap(),
+            )
+        };
+        // Without a guard every text is a copy of its own.
+        let (plain, _) = read();
+        assert!(!Text::ptr_eq(plain[2].from_bus.as_ref().unwrap(), &plain[0].id));
+        let outer = sharing::begin(8);
+        let (shared, m) = {
+            let _inner = sharing::begin(8); // a nested guard changes nothing, dropped or not
+            read()
+        };
+        let (again, _) = read();
+        drop(outer);
+        assert_eq!(shared, plain);
+        let [a, b, l] = &shared[..] else { unreachable!() };
+        assert!(Text::ptr_eq(l.from_bus.as_ref().unwrap(), &a.id));
+        assert!(Text::ptr_eq(l.to_bus.as_ref().unwrap(), &b.id));
+        assert!(Text::ptr_eq(a.region.as_ref().unwrap(), b.region.as_ref().unwrap()));
+        assert_eq!(a.region.as_deref(), Some("North \"upper\" caf\u{e9}"));
+        assert!(Text::ptr_eq(&m.asset, &l.id));
+        assert!(Text::ptr_eq(&again[0].id, &a.id), "the outer guard still shared after the inner one ended");
+        // After the guard, reads are copies again.
+        let (after, _) = read();
+        assert!(!Text::ptr_eq(&after[0].id, &a.id));
+        // Absent optional texts read as none, a wrong type is refused.
+        let sparse: Asset = serde_json::from_str(
+            r#"{"id":"x","kind":"bus","name":"X","in_service":true,"source":false,"voltage_kv":null,"rating_mva":null,"p_mw":null,"circuits":1,"length_km":null,"loading_pct":null,"commissioning_year":null,"condition":null,"customers":null,"location":null,"synthetic":[]}"#,
+        )
+        .unwrap();
+        assert_eq!((sparse.bus, sparse.region), (None, None));
+        let err =
+            serde_json::from_str::<Asset>(&rows[0].replace(r#""name":"a""#, r#""name":7"#)).unwrap_err();
+        assert!(err.to_string().contains("expected a string"), "{err}");
     }
 
     fn bus(id: &str) -> Asset {

@@ -213,7 +213,7 @@ impl Topology {
         let mut edges = Vec::new();
         let mut asset_edges: HashMap<u32, (u32, u32)> = HashMap::new();
         let mut branch_ends = Vec::new();
-        let mut attached = vec![Vec::new(); buses];
+        let mut attached = Vec::new();
         let mut substation_buses: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut switch_branches = HashMap::new();
         let mut asset_bus = HashMap::new();
@@ -241,7 +241,7 @@ impl Topology {
                         switch_branches.insert(i, branch);
                     }
                     if let Some(x) = bus(&a.bus) {
-                        attached[x as usize].push(i);
+                        attached.push((x, i));
                         asset_bus.insert(i, x);
                         let closed = mode == SwitchMode::Ignore || a.closed != Some(false);
                         if let Some(y) = bus(&a.to_bus).filter(|_| closed && a.in_service) {
@@ -252,7 +252,7 @@ impl Topology {
                 }
                 AssetKind::Generator | AssetKind::Load => {
                     if let Some(x) = bus(&a.bus) {
-                        attached[x as usize].push(i);
+                        attached.push((x, i));
                         asset_bus.insert(i, x);
                         if a.kind == AssetKind::Generator && a.source && a.in_service {
                             sources.push((i, x));
@@ -293,7 +293,7 @@ impl Topology {
             graph,
             asset_edges,
             source_edges,
-            attached: Lists::new(attached),
+            attached: Lists::new(buses, &attached),
             branch_ends,
             switch_branches,
             asset_bus,
@@ -847,13 +847,21 @@ struct Lists {
 }
 
 impl Lists {
-    fn new(lists: Vec<Vec<u32>>) -> Lists {
-        let mut offsets = Vec::with_capacity(lists.len() + 1);
-        let mut items = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-        offsets.push(0);
-        for list in lists {
-            items.extend(list);
-            offsets.push(items.len() as u32);
+    /// The lists of `nodes` nodes from `(node, item)` pairs; each list keeps its items in
+    /// the order of the pairs (built by counting, without a list per node on the way).
+    fn new(nodes: usize, pairs: &[(u32, u32)]) -> Lists {
+        let mut offsets = vec![0u32; nodes + 1];
+        for &(node, _) in pairs {
+            offsets[node as usize + 1] += 1;
+        }
+        for v in 0..nodes {
+            offsets[v + 1] += offsets[v];
+        }
+        let mut fill = offsets[..nodes].to_vec();
+        let mut items = vec![0u32; pairs.len()];
+        for &(node, item) in pairs {
+            items[fill[node as usize] as usize] = item;
+            fill[node as usize] += 1;
         }
         Lists { offsets, items }
     }

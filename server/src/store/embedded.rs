@@ -109,29 +109,43 @@ fn load_all(connection: &Connection) -> Result<(GridMeta, GridData), StoreError>
             .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
             .map(|t| t.with_timezone(&Utc)),
     };
+    let count = |table: &str| -> Result<usize, StoreError> {
+        connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(corrupt)
+    };
+    // Each list is made at its final size, each row's JSON is read where SQLite holds it,
+    // and equal texts are shared as they are read: the grid is then the only thing this
+    // leaves allocated, without the holes that short-lived copies would leave among it.
     fn rows<T: serde::de::DeserializeOwned>(
         connection: &Connection,
         table: &str,
+        count: usize,
     ) -> Result<Vec<T>, StoreError> {
-        let mut statement = connection
-            .prepare(&format!("SELECT id, data FROM {table} ORDER BY seq"))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut out = Vec::new();
-        let mut cursor = statement.query([]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        while let Some(row) = cursor.next().map_err(|e| StoreError::Corrupt(e.to_string()))? {
-            let id: String = row.get(0).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let data: String = row.get(1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(
-                serde_json::from_str(&data)
-                    .map_err(|e| StoreError::Corrupt(format!("{table} row '{id}' cannot be read: {e}")))?,
-            );
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt(e.to_string());
+        let mut statement =
+            connection.prepare(&format!("SELECT id, data FROM {table} ORDER BY seq")).map_err(corrupt)?;
+        let mut out = Vec::with_capacity(count);
+        let mut cursor = statement.query([]).map_err(corrupt)?;
+        while let Some(row) = cursor.next().map_err(corrupt)? {
+            let text = |column: usize| -> Result<&str, StoreError> {
+                row.get_ref(column)
+                    .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
+                    .map_err(corrupt)
+            };
+            out.push(serde_json::from_str(text(1)?).map_err(|e| {
+                StoreError::Corrupt(format!("{table} row '{}' cannot be read: {e}", text(0).unwrap_or("?")))
+            })?);
         }
         Ok(out)
     }
+    let counts = [count("assets")?, count("maintenance")?, count("incidents")?];
+    let _sharing = app::domain::model::sharing::begin(2 * counts[0] + counts[1] + counts[2]);
     let data = GridData {
-        assets: rows::<Asset>(connection, "assets")?,
-        maintenance: rows::<MaintenanceRecord>(connection, "maintenance")?,
-        incidents: rows::<Incident>(connection, "incidents")?,
+        assets: rows::<Asset>(connection, "assets", counts[0])?,
+        maintenance: rows::<MaintenanceRecord>(connection, "maintenance", counts[1])?,
+        incidents: rows::<Incident>(connection, "incidents", counts[2])?,
     };
     Ok((meta, data))
 }
