@@ -231,6 +231,14 @@ pub struct Config {
     pub backup_interval_seconds: u64,
     /// `GRIDSCOPE_BACKUP_KEEP`: how many scheduled backups to keep (the oldest are deleted).
     pub backup_keep: u32,
+    /// `GRIDSCOPE_REDIS_URL` or the first line of the file `GRIDSCOPE_REDIS_URL_FILE`:
+    /// `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). Set, the state that
+    /// several instances must share lives there (sessions); unset, everything stays in the
+    /// process and its data folder. A secret: it may carry the password.
+    #[serde(skip)]
+    pub redis_url: Secret,
+    /// `GRIDSCOPE_REDIS_TIMEOUT_MILLIS`: limit for connecting to Redis and for each command.
+    pub redis_timeout_millis: u64,
 }
 
 impl Default for Config {
@@ -297,6 +305,8 @@ impl Default for Config {
             backup_dir: String::new(),
             backup_interval_seconds: 86_400,
             backup_keep: 7,
+            redis_url: Secret::default(),
+            redis_timeout_millis: 1_000,
         }
     }
 }
@@ -375,6 +385,9 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_BACKUP_DIR",
     "GRIDSCOPE_BACKUP_INTERVAL_SECONDS",
     "GRIDSCOPE_BACKUP_KEEP",
+    "GRIDSCOPE_REDIS_URL",
+    "GRIDSCOPE_REDIS_URL_FILE",
+    "GRIDSCOPE_REDIS_TIMEOUT_MILLIS",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
@@ -387,6 +400,8 @@ const SECRET_VARIABLES: &[&str] = &[
     "GRIDSCOPE_LLM_API_KEY_FILE",
     "GRIDSCOPE_METRICS_TOKEN",
     "GRIDSCOPE_METRICS_TOKEN_FILE",
+    "GRIDSCOPE_REDIS_URL",
+    "GRIDSCOPE_REDIS_URL_FILE",
 ];
 
 impl Config {
@@ -503,6 +518,9 @@ impl Config {
             backup_interval_seconds: typed(&figment, "backup_interval_seconds", &mut p)
                 .unwrap_or(d.backup_interval_seconds),
             backup_keep: typed(&figment, "backup_keep", &mut p).unwrap_or(d.backup_keep),
+            redis_url: read_secret(&secrets, "GRIDSCOPE_REDIS_URL", &mut p).unwrap_or_default(),
+            redis_timeout_millis: typed(&figment, "redis_timeout_millis", &mut p)
+                .unwrap_or(d.redis_timeout_millis),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
@@ -578,7 +596,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         // Every numeric variable and its allowed range.
-        let ranges: [(&str, u64, u64, u64); 37] = [
+        let ranges: [(&str, u64, u64, u64); 38] = [
             ("llm_max_answer_tokens", self.llm_max_answer_tokens as u64, 16, 8192),
             ("llm_timeout_seconds", self.llm_timeout_seconds as u64, 1, 300),
             ("llm_daily_token_budget", self.llm_daily_token_budget as u64, 1000, 1000000000),
@@ -616,6 +634,7 @@ impl Config {
             ("login_lock_seconds", self.login_lock_seconds as u64, 1, 86400),
             ("backup_interval_seconds", self.backup_interval_seconds, 0, 31_622_400),
             ("backup_keep", self.backup_keep as u64, 1, 1000),
+            ("redis_timeout_millis", self.redis_timeout_millis, 50, 60_000),
         ];
         for (field, value, lo, hi) in ranges {
             in_range(&mut problems, field, value, lo, hi);
@@ -692,6 +711,15 @@ impl Config {
                     "  GRIDSCOPE_NEO4J_PASSWORD: required for Neo4j (or GRIDSCOPE_NEO4J_PASSWORD_FILE)"
                         .to_owned(),
                 );
+            }
+        }
+        if self.redis_url.is_set() {
+            let url = self.redis_url.expose();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                problems.push("  GRIDSCOPE_REDIS_URL: must start with redis:// or rediss://".to_owned());
+            } else if redis::Client::open(url).is_err() {
+                // The parser's message may quote the URL, password included: not shown.
+                problems.push("  GRIDSCOPE_REDIS_URL: not a valid Redis URL".to_owned());
             }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
@@ -842,6 +870,22 @@ mod tests {
         let err =
             Config::from_vars(vars(&[("GRIDSCOPE_NEO4J_PASSWORD_FILE", "/nonexistent/pw")])).unwrap_err();
         assert!(err.to_string().contains("GRIDSCOPE_NEO4J_PASSWORD_FILE: cannot read"), "{err}");
+    }
+
+    #[test]
+    fn the_redis_url_is_a_checked_secret() {
+        let c =
+            Config::from_vars(vars(&[("GRIDSCOPE_REDIS_URL", "redis://:s3cret-pw@cache:6379/2")])).unwrap();
+        assert_eq!(c.redis_url.expose(), "redis://:s3cret-pw@cache:6379/2");
+        assert!(!format!("{c:?}").contains("s3cret-pw"), "the URL carries the password: never printed");
+        assert!(!Config::default().redis_url.is_set(), "one instance by default");
+        for bad in ["http://cache:6379", "cache:6379", "redis://:s3cret-pw@[bad"] {
+            let err = Config::from_vars(vars(&[("GRIDSCOPE_REDIS_URL", bad)])).unwrap_err().to_string();
+            assert!(err.contains("GRIDSCOPE_REDIS_URL"), "{bad}: {err}");
+            assert!(!err.contains("s3cret-pw"), "the message must not quote the password: {err}");
+        }
+        let err = Config::from_vars(vars(&[("GRIDSCOPE_REDIS_TIMEOUT_MILLIS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("GRIDSCOPE_REDIS_TIMEOUT_MILLIS"), "{err}");
     }
 
     #[test]

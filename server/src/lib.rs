@@ -8,6 +8,7 @@
 //! - [`upstream`]: key-bearing upstream APIs (live conditions): limits, quota, breaker.
 //! - [`metrics`]: Prometheus series and the status page's totals.
 //! - [`backup`]: backup files and restore.
+//! - [`shared`]: state shared between instances (Redis).
 //! - [`cli`]: the `gridscope` command line.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod interchange;
 pub mod memory;
 pub mod metrics;
+pub mod shared;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;

@@ -138,7 +138,7 @@ fn spawn_metrics_upkeep() {
 }
 
 /// Deletes expired session records every ten minutes.
-fn spawn_session_cleanup(sessions: server::auth::sessions::SqliteSessions) {
+fn spawn_session_cleanup(sessions: server::auth::sessions::Sessions) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {

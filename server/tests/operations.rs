@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -252,16 +252,9 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         ("GRIDSCOPE_LLM_BASE_URL", upstream.uri()),
     ];
     let binary = env!("CARGO_BIN_EXE_gridscope");
-    let mut add = Command::new(binary)
-        .args(["user", "add", "ops-op", "--role", "operator"])
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    let mut add = Command::new(binary);
+    add.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+    common::add_user_by_cli(add, "ops-op", "operator", PASSWORD);
     let mut child = Command::new(binary)
         .arg("serve")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))

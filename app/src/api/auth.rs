@@ -166,11 +166,20 @@ pub async fn login(username: String, password: String) -> Result<Principal, AppE
     let session = session().await?;
     let stored = async {
         session.cycle_id().await?;
-        session.insert(crate::ports::SESSION_AUTH_KEY, &signed_in.session).await
+        session.insert(crate::ports::SESSION_AUTH_KEY, &signed_in.session).await?;
+        // Written now rather than after the answer: a session store out of reach (the Redis
+        // that instances share) is then a refusal with a code and a retry hint, not a bare 500.
+        session.save().await
     };
     stored.await.map_err(|e| {
         tracing::error!(error = %e, "cannot store the session");
-        super::with_status(AppError::internal())
+        super::with_status(
+            AppError::new(
+                crate::error::ErrorCode::SourceUnavailable,
+                "Signing in is not possible right now: the session store cannot be reached. Try again in a moment.",
+            )
+            .retry_after(5),
+        )
     })?;
     Ok(signed_in.principal)
 }

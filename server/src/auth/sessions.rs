@@ -1,6 +1,8 @@
 //! Sessions: `tower-sessions` with the records in SQLite next to the data (`sessions.sqlite3`),
-//! so a restart signs nobody out; and the middleware that turns a request's session into the
-//! [`Principal`] every server function checks.
+//! so a restart signs nobody out, or in Redis when instances share state
+//! (`GRIDSCOPE_REDIS_URL`, see [`crate::shared`]), so a sign-in on one instance counts on all;
+//! and the middleware that turns a request's session into the [`Principal`] every server
+//! function checks.
 //!
 //! The cookie is `__Host-gridscope`: HttpOnly, Secure, SameSite=Strict, Path=/, no Domain.
 //! Only plain-HTTP development on a loopback address may turn Secure off (by config), and
@@ -149,6 +151,140 @@ impl SessionStore for SqliteSessions {
     }
 }
 
+/// Session records in Redis: `gridscope:session:<id>` → the JSON record, expiring with the
+/// session (Redis deletes expired records itself).
+#[derive(Clone, Debug)]
+pub struct RedisSessions {
+    redis: crate::shared::Redis,
+}
+
+/// Where session records live in Redis.
+pub const REDIS_PREFIX: &str = "gridscope:session:";
+
+impl RedisSessions {
+    pub fn new(redis: crate::shared::Redis) -> RedisSessions {
+        RedisSessions { redis }
+    }
+
+    fn key(id: &Id) -> String {
+        format!("{REDIS_PREFIX}{id}")
+    }
+
+    /// `SET` the record with its expiry; `only_new`: only when no record has that id.
+    /// Whether it was written.
+    async fn set(&self, record: &Record, only_new: bool) -> session_store::Result<bool> {
+        let json = serde_json::to_string(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let mut command = redis::cmd("SET");
+        command.arg(Self::key(&record.id)).arg(json);
+        if only_new {
+            command.arg("NX");
+        }
+        // EXAT needs a positive time; a record already past its expiry is gone at once.
+        command.arg("EXAT").arg(record.expiry_date.unix_timestamp().max(1));
+        let written: Option<String> =
+            command.query_async(&mut self.redis.connection()).await.map_err(backend)?;
+        Ok(written.is_some())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // An id collision (2^-128): draw another.
+        while !self.set(record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.set(record, false).await.map(drop)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let json: Option<String> = redis::cmd("GET")
+            .arg(Self::key(id))
+            .query_async(&mut self.redis.connection())
+            .await
+            .map_err(backend)?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        redis::cmd("DEL")
+            .arg(Self::key(id))
+            .query_async::<u64>(&mut self.redis.connection())
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+}
+
+/// The session store in use: SQLite in the data folder, or Redis when instances share state.
+#[derive(Clone, Debug)]
+pub enum Sessions {
+    Sqlite(SqliteSessions),
+    Redis(RedisSessions),
+}
+
+impl Sessions {
+    /// Redis when `redis` is given, else SQLite in `dir`.
+    pub fn open(dir: &Path, redis: Option<crate::shared::Redis>) -> Result<Sessions, StoreError> {
+        Ok(match redis {
+            Some(redis) => Sessions::Redis(RedisSessions::new(redis)),
+            None => Sessions::Sqlite(SqliteSessions::open(dir)?),
+        })
+    }
+
+    /// Sessions not yet expired (for metrics and the operations page).
+    pub async fn active(&self) -> session_store::Result<u64> {
+        match self {
+            Sessions::Sqlite(s) => s.active().await,
+            Sessions::Redis(r) => r.redis.count(REDIS_PREFIX).await.map_err(backend),
+        }
+    }
+
+    /// Deletes expired records (Redis does that by itself).
+    pub async fn delete_expired(&self) -> session_store::Result<usize> {
+        match self {
+            Sessions::Sqlite(s) => s.delete_expired().await,
+            Sessions::Redis(_) => Ok(0),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for Sessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Sessions::Sqlite(s) => s.create(record).await,
+            Sessions::Redis(r) => r.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Sessions::Sqlite(s) => s.save(record).await,
+            Sessions::Redis(r) => r.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Sessions::Sqlite(s) => s.load(id).await,
+            Sessions::Redis(r) => r.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Sessions::Sqlite(s) => s.delete(id).await,
+            Sessions::Redis(r) => r.delete(id).await,
+        }
+    }
+}
+
 /// Session timing, from the configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionTimes {
@@ -175,11 +311,7 @@ pub fn cookie_name(secure: bool) -> &'static str {
 }
 
 /// The session layer: cookie flags and the idle expiry.
-pub fn layer(
-    store: SqliteSessions,
-    secure: bool,
-    times: SessionTimes,
-) -> SessionManagerLayer<SqliteSessions> {
+pub fn layer(store: Sessions, secure: bool, times: SessionTimes) -> SessionManagerLayer<Sessions> {
     SessionManagerLayer::new(store)
         .with_name(cookie_name(secure))
         .with_secure(secure)

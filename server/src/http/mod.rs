@@ -28,7 +28,7 @@ pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
 use app::error::{AppError, ErrorCode};
 use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
 
-use crate::auth::sessions::{self, Authenticator, SessionTimes, SqliteSessions};
+use crate::auth::sessions::{self, Authenticator, SessionTimes, Sessions};
 use crate::auth::{Accounts, SignInLimits};
 use crate::config::Config;
 use security::{error_response, BodyLimits, HeaderPolicy, TrustedProxies};
@@ -44,7 +44,7 @@ pub struct AppState {
     /// The analyst's language model; `None` for the offline analyst.
     pub model: Option<Arc<dyn AnswerModel>>,
     pub accounts: Arc<Accounts>,
-    pub sessions: SqliteSessions,
+    pub sessions: Sessions,
     /// Uploaded datasets between preview and apply.
     pub staging: Arc<import::Staging>,
 }
@@ -70,8 +70,9 @@ impl AppState {
         crate::metrics::install();
         let account_store =
             crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
+        let redis = crate::shared::Redis::from_config(&config).map_err(std::io::Error::other)?;
         let sessions =
-            SqliteSessions::open(&config.data_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+            Sessions::open(&config.data_dir, redis).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),

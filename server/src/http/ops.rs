@@ -184,7 +184,7 @@ pub async fn refresh_gauges(state: &AppState) {
 
 /// The status page's totals: this process's counters and the session store's count.
 pub struct OpsTotalsSource {
-    pub sessions: crate::auth::sessions::SqliteSessions,
+    pub sessions: crate::auth::sessions::Sessions,
 }
 
 #[async_trait::async_trait]

@@ -87,16 +87,7 @@ impl TestServer {
 
     /// POSTs a form to a server function, with a session cookie if given.
     pub async fn post(&self, path: &str, form: &[(&str, &str)], cookie: Option<&str>) -> reqwest::Response {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let mut request = client()
-            .post(self.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send().await.unwrap()
+        post_form(&self.base, path, form, cookie).await
     }
 
     /// Signs in and returns the session cookie (`name=value`).
@@ -120,6 +111,43 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// POSTs a form to the server function at `base` + `path`, with a session cookie if given.
+#[allow(dead_code)]
+pub async fn post_form(
+    base: &str,
+    path: &str,
+    form: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut request = client()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(body);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+/// Runs `gridscope user add` (as prepared in `command`: binary, variables) for an account
+/// with `password` typed on standard input.
+#[allow(dead_code)]
+pub fn add_user_by_cli(mut command: std::process::Command, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut add = command
+        .args(["user", "add", name, "--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    assert!(add.wait().unwrap().success(), "gridscope user add {name}");
 }
 
 /// A client that keeps no cookies and follows no redirects (tests handle both themselves).

@@ -1,0 +1,90 @@
+//! State that several instances share, kept in Redis when `GRIDSCOPE_REDIS_URL` is set.
+//!
+//! One public dashboard may run as several identical instances behind a load balancer, with
+//! the grid in Neo4j. What they must agree on lives in Redis: today the sessions (a sign-in
+//! on one instance counts on all). Without the variable everything stays in the process and
+//! its data folder, as for a single instance.
+//!
+//! Every key starts with [`PREFIX`], so a Redis shared with other software is safe. The
+//! connection is made on first use and remade by itself after Redis comes back; each
+//! command is bounded by `GRIDSCOPE_REDIS_TIMEOUT_MILLIS`, so an unreachable Redis costs a
+//! request that needs it at most that long and never hangs it.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::Config;
+
+/// The start of every key Gridscope writes to Redis.
+pub const PREFIX: &str = "gridscope:";
+
+/// A connection to the shared Redis (cheap to clone: clones share one multiplexed
+/// connection).
+#[derive(Clone)]
+pub struct Redis {
+    connection: ConnectionManager,
+}
+
+impl std::fmt::Debug for Redis {
+    /// Never the URL: it may carry the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redis")
+    }
+}
+
+impl Redis {
+    /// The shared Redis when `GRIDSCOPE_REDIS_URL` is set, else `None`. Nothing is sent yet:
+    /// the connection is made on first use (an instance starts while Redis is down, and
+    /// serves what needs no shared state). Call within the Tokio runtime.
+    pub fn from_config(config: &Config) -> Result<Option<Redis>, String> {
+        if !config.redis_url.is_set() {
+            return Ok(None);
+        }
+        // The parser's message may quote the URL, password included: not passed on.
+        let client = redis::Client::open(config.redis_url.expose())
+            .map_err(|_| "GRIDSCOPE_REDIS_URL: not a valid Redis URL".to_owned())?;
+        let limit = Duration::from_millis(config.redis_timeout_millis);
+        let settings = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(limit))
+            .set_response_timeout(Some(limit))
+            // One quick retry per command; the manager keeps reconnecting between commands.
+            .set_number_of_retries(1)
+            .set_max_delay(limit);
+        let connection = ConnectionManager::new_lazy_with_config(client, settings)
+            .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
+        Ok(Some(Redis { connection }))
+    }
+
+    /// A handle for commands (`query_async(&mut redis.connection())`).
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
+    /// Whether Redis answers now.
+    pub async fn ping(&self) -> Result<(), redis::RedisError> {
+        redis::cmd("PING").query_async::<String>(&mut self.connection()).await.map(drop)
+    }
+
+    /// How many keys start with `prefix` (a `SCAN`, not `KEYS`: Redis stays responsive).
+    pub async fn count(&self, prefix: &str) -> Result<u64, redis::RedisError> {
+        let mut connection = self.connection();
+        let pattern = format!("{prefix}*");
+        let (mut cursor, mut count) = (0u64, 0u64);
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut connection)
+                .await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
+    }
+}
