@@ -1,9 +1,10 @@
 //! State that several instances share, kept in Redis when `GRIDSCOPE_REDIS_URL` is set.
 //!
 //! One public dashboard may run as several identical instances behind a load balancer, with
-//! the grid in Neo4j. What they must agree on lives in Redis: today the sessions (a sign-in
-//! on one instance counts on all). Without the variable everything stays in the process and
-//! its data folder, as for a single instance.
+//! the grid in Neo4j. What they must agree on lives in Redis: the sessions (a sign-in on one
+//! instance counts on all) and the live-conditions quota and pace (one instance's upstream
+//! call counts for all). Without the variable everything stays in the process and its data
+//! folder, as for a single instance.
 //!
 //! Every key starts with [`PREFIX`], so a Redis shared with other software is safe. The
 //! connection is made on first use and remade by itself after Redis comes back; each
@@ -87,4 +88,68 @@ impl Redis {
             cursor = next;
         }
     }
+
+    /// Admits one call against a quota of `quota` calls in any `window` counted for every
+    /// instance: `Ok(used)` with the calls in the window including this one, or
+    /// `Err((used, retry_after_seconds))` when the quota is used up. Atomic (one script, on
+    /// Redis's own clock, so instances' clocks may differ); the call is counted before it is
+    /// made, like the single-instance quota.
+    pub async fn admit_call(
+        &self,
+        key: &str,
+        window: Duration,
+        quota: u32,
+    ) -> Result<Result<u32, (u32, u64)>, redis::RedisError> {
+        let script = redis::Script::new(ADMIT_CALL);
+        let (admitted, used, retry_ms): (u8, u32, u64) = script
+            .key(key)
+            .arg(window.as_millis() as u64)
+            .arg(quota)
+            .arg(uuid::Uuid::new_v4().to_string())
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(if admitted == 1 { Ok(used) } else { Err((used, retry_ms.div_ceil(1000).max(1))) })
+    }
+
+    /// One turn every `interval` for every instance together: `Ok(())` when this caller has
+    /// the turn, else `Err(wait)` until the next one.
+    pub async fn pace(
+        &self,
+        key: &str,
+        interval: Duration,
+    ) -> Result<Result<(), Duration>, redis::RedisError> {
+        let mut connection = self.connection();
+        let interval_ms = (interval.as_millis() as u64).max(1);
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(interval_ms)
+            .query_async(&mut connection)
+            .await?;
+        if taken.is_some() {
+            return Ok(Ok(()));
+        }
+        let left: i64 = redis::cmd("PTTL").arg(key).query_async(&mut connection).await?;
+        Ok(Err(Duration::from_millis(left.clamp(0, interval_ms as i64) as u64)))
+    }
 }
+
+/// The quota script: drop calls older than the window, count, and record this call when
+/// there is room. KEYS[1]: the calls (a sorted set scored by the time in ms); ARGV: window
+/// in ms, quota, a unique member. Returns {admitted, used, ms until the oldest call leaves}.
+const ADMIT_CALL: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local used = redis.call('ZCARD', KEYS[1])
+if used >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, used, tonumber(oldest[2]) + window - now}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, used + 1, 0}
+";

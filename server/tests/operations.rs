@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use app::api::auth::Role;
 use common::{anthropic_stream, client, small_grid as grid, sse, TestServer};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 const TOKEN: &str = "metrics-token-3c9f0e11aa";
 const PASSWORD: &str = "operator passphrase for ops";
@@ -207,11 +207,7 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
     const LIVE_KEY: &str = "owm-canary-key-71d0c2";
     const LLM_KEY: &str = "sk-ant-canary-key-55e9";
     let upstream = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/data/2.5/weather"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(common::weather(4.0, 6.0, 9.0)))
-        .mount(&upstream)
-        .await;
+    common::serve_weather(&upstream).await;
     // The answer takes a while: shutdown is signalled while it is in flight.
     Mock::given(method("POST"))
         .and(path("/v1/messages"))

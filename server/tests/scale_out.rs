@@ -104,11 +104,18 @@ impl Drop for Instance {
     }
 }
 
-/// What every instance of one deployment shares: the data folder (the embedded store here;
-/// Neo4j in production) and the Redis.
+/// Instances that share only the Redis: each has a data folder of its own (as on separate
+/// machines), prepared alike (the same grid imported, the same accounts added; Neo4j would
+/// hold those once in production), so nothing they agree on can come from a shared file.
 struct Deployment {
     dir: tempfile::TempDir,
     redis_url: String,
+    vars: Vec<(&'static str, String)>,
+    /// Grid (under `data/grids`) imported into each instance's folder.
+    grid: Option<&'static str>,
+    /// Operators added to each instance's folder.
+    operators: Vec<&'static str>,
+    started: std::cell::Cell<usize>,
 }
 
 impl Deployment {
@@ -119,35 +126,51 @@ impl Deployment {
         for file in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
             std::fs::write(pkg.join(file), b"x").unwrap();
         }
-        Deployment { dir, redis_url: redis.url() }
+        Deployment {
+            dir,
+            redis_url: redis.url(),
+            vars: Vec::new(),
+            grid: None,
+            operators: Vec::new(),
+            started: Default::default(),
+        }
     }
 
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+    /// The data folder of instance `n`.
+    fn data(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("instance-{n}"))
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, data: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gridscope"));
         command
             .args(args)
-            .env("GRIDSCOPE_DATA_DIR", self.data())
+            .env("GRIDSCOPE_DATA_DIR", data)
             .env("GRIDSCOPE_SITE_ROOT", self.dir.path().join("site"))
             .env("GRIDSCOPE_DEMO_GRID", "none")
             .env("GRIDSCOPE_LOG_LEVEL", "warn")
             .env("GRIDSCOPE_COOKIE_SECURE", "false")
             .env("GRIDSCOPE_REDIS_URL", &self.redis_url)
-            .env("GRIDSCOPE_REDIS_TIMEOUT_MILLIS", "300");
+            .env("GRIDSCOPE_REDIS_TIMEOUT_MILLIS", "300")
+            .envs(self.vars.iter().map(|(k, v)| (*k, v.as_str())));
         command
     }
 
-    fn add_operator(&self, name: &str) {
-        common::add_user_by_cli(self.command(&[]), name, "operator", PASSWORD);
-    }
-
     async fn start(&self) -> Instance {
+        let n = self.started.get();
+        self.started.set(n + 1);
+        let data = self.data(n);
+        if let Some(grid) = self.grid {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/grids").join(grid);
+            let out = self.command(&data, &["import", path.to_str().unwrap()]).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        for name in &self.operators {
+            common::add_user_by_cli(self.command(&data, &[]), name, "operator", PASSWORD);
+        }
         let port = free_port();
         let child = self
-            .command(&["serve"])
+            .command(&data, &["serve"])
             .env("GRIDSCOPE_ADDR", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -197,7 +220,8 @@ fn sessions_in_sqlite(data: &Path) -> bool {
 async fn a_session_made_on_one_instance_works_on_the_others() {
     let Some(redis) = RedisServer::start() else { return };
     let deployment = Deployment::new(&redis);
-    deployment.add_operator("ada");
+    let mut deployment = deployment;
+    deployment.operators = vec!["ada"];
     let instances = [deployment.start().await, deployment.start().await, deployment.start().await];
     let [a, b, c] = &instances;
 
@@ -209,7 +233,9 @@ async fn a_session_made_on_one_instance_works_on_the_others() {
     let keys = redis.keys("*").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with(server::auth::sessions::REDIS_PREFIX), "{keys:?}");
-    assert!(!sessions_in_sqlite(&deployment.data()), "no session database beside the data");
+    for n in 0..3 {
+        assert!(!sessions_in_sqlite(&deployment.data(n)), "no session database beside the data");
+    }
 
     // Signing out on one instance ends the session on all.
     let out = c.post("/api/logout", &[], Some(&cookie)).await;
@@ -224,7 +250,8 @@ async fn a_session_made_on_one_instance_works_on_the_others() {
 async fn without_redis_public_pages_stay_up_and_sign_in_recovers_by_itself() {
     let Some(mut redis) = RedisServer::start() else { return };
     let deployment = Deployment::new(&redis);
-    deployment.add_operator("bo");
+    let mut deployment = deployment;
+    deployment.operators = vec!["bo"];
     let instance = deployment.start().await;
     let cookie = instance.sign_in("bo").await.expect("sign-in while Redis is up");
 
@@ -257,4 +284,81 @@ async fn without_redis_public_pages_stay_up_and_sign_in_recovers_by_itself() {
         }
     };
     assert_eq!(instance.role(&cookie).await, "operator");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_quota_holds_across_three_instances() {
+    const QUOTA: usize = 5;
+    let Some(redis) = RedisServer::start() else { return };
+    let upstream = wiremock::MockServer::start().await;
+    common::serve_weather(&upstream).await;
+    let mut deployment = Deployment::new(&redis);
+    // Each instance alone would spend the quota within a second: readings are due again
+    // after 1 s, and its pace allows 10 calls a second.
+    deployment.vars = vec![
+        ("GRIDSCOPE_LIVE_PROVIDER", "openweathermap".into()),
+        ("GRIDSCOPE_LIVE_API_KEY", "scale-out-key".into()),
+        ("GRIDSCOPE_LIVE_BASE_URL", upstream.uri()),
+        ("GRIDSCOPE_LIVE_HOURLY_QUOTA", QUOTA.to_string()),
+        ("GRIDSCOPE_LIVE_CALLS_PER_MINUTE", "600".into()),
+        ("GRIDSCOPE_LIVE_TTL_SECONDS", "1".into()),
+    ];
+    deployment.grid = Some("mv_oberrhein");
+    let instances = [deployment.start().await, deployment.start().await, deployment.start().await];
+
+    let calls = || async { upstream.received_requests().await.unwrap().len() };
+    let started = Instant::now();
+    while calls().await < QUOTA {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the quota was not used: {} calls",
+            calls().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more turns of every poller: still no call beyond the quota.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(calls().await, QUOTA, "three instances share one hourly quota");
+    // Every instance knows the quota is used up (its own calls or not).
+    for instance in &instances {
+        let ready: serde_json::Value =
+            client().get(format!("{}/readyz", instance.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(ready["live"]["calls_last_hour"], QUOTA, "{ready}");
+    }
+}
+
+/// The quota script under contention: many callers at once, exactly the quota admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_get_exactly_the_shared_quota() {
+    let Some(redis_server) = RedisServer::start() else { return };
+    let config =
+        server::config::Config::from_vars([("GRIDSCOPE_REDIS_URL".to_owned(), redis_server.url())]).unwrap();
+    let redis = server::shared::Redis::from_config(&config).unwrap().unwrap();
+    let window = Duration::from_secs(3600);
+    let tries = (0..60).map(|_| {
+        let redis = redis.clone();
+        tokio::spawn(async move { redis.admit_call("gridscope:test:calls", window, 7).await.unwrap() })
+    });
+    let mut admitted = Vec::new();
+    for outcome in futures_util::future::join_all(tries).await {
+        match outcome.unwrap() {
+            Ok(used) => admitted.push(used),
+            Err((used, retry_after)) => {
+                assert_eq!(used, 7);
+                assert!((3590..=3600).contains(&retry_after), "{retry_after}");
+            }
+        }
+    }
+    admitted.sort();
+    assert_eq!(admitted, (1..=7).collect::<Vec<_>>(), "each admitted call saw its own count");
+    // The pace: one turn per interval for all callers.
+    let turns = futures_util::future::join_all((0..20).map(|_| {
+        let redis = redis.clone();
+        async move { redis.pace("gridscope:test:pace", Duration::from_secs(10)).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(turns.iter().filter(|t| t.is_ok()).count(), 1);
+    for wait in turns.iter().filter_map(|t| t.err()) {
+        assert!(wait <= Duration::from_secs(10) && wait > Duration::from_secs(9), "{wait:?}");
+    }
 }

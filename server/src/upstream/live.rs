@@ -7,7 +7,9 @@
 //! pending, the circuit breaker is closed, the global pace allows it (`governor`, default one
 //! call a minute), and the hourly quota has room. The call is recorded in the database
 //! *before* it is sent, so the quota holds across restarts and crashes. Readings are kept in
-//! the same database as history, pruned to the retention.
+//! the same database as history, pruned to the retention. With `GRIDSCOPE_REDIS_URL` set,
+//! the pace and the quota are counted in Redis instead, for every instance together
+//! ([`crate::shared`]).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -167,7 +169,13 @@ pub struct LiveService {
     pace: DefaultDirectRateLimiter,
     db: Arc<Mutex<Connection>>,
     state: Mutex<State>,
+    /// Set: the quota and the pace are counted in Redis for every instance together.
+    shared: Option<crate::shared::Redis>,
 }
+
+/// Redis keys of the shared quota (calls of the last hour) and pace (the next turn).
+const SHARED_CALLS_KEY: &str = "gridscope:live:calls";
+const SHARED_PACE_KEY: &str = "gridscope:live:pace";
 
 fn db_error(e: rusqlite::Error) -> std::io::Error {
     std::io::Error::other(format!("live conditions database: {e}"))
@@ -235,10 +243,63 @@ impl LiveService {
                 calls_last_hour: 0,
             }),
             settings,
+            shared: None,
         };
         let calls = service.with_db(|db| calls_since(db, Utc::now() - TimeDelta::hours(1)))?;
         service.lock().calls_last_hour = calls;
         Ok(service)
+    }
+
+    /// Counts the quota and the pace in `redis`, shared with every other instance, instead
+    /// of this instance's database and memory.
+    pub fn with_shared_limits(mut self, redis: Option<crate::shared::Redis>) -> LiveService {
+        self.shared = redis;
+        self
+    }
+
+    /// The pace: `Err(wait)` when it is not this instance's turn yet.
+    async fn take_turn(&self) -> Result<Result<(), Duration>, String> {
+        match &self.shared {
+            None => Ok(self.pace.check().map_err(|not_until| {
+                not_until
+                    .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()))
+            })),
+            Some(redis) => {
+                let interval = Duration::from_secs(60) / self.settings.calls_per_minute.max(1);
+                redis.pace(SHARED_PACE_KEY, interval).await.map_err(|e| format!("redis: {}", e.category()))
+            }
+        }
+    }
+
+    /// The quota: counts and records this call before it is sent. `Ok(used)` or
+    /// `Err((used, retry_after_seconds))`.
+    async fn admit_call(&self, now: DateTime<Utc>) -> Result<Result<u32, (u32, u64)>, String> {
+        let quota = self.settings.hourly_quota;
+        if let Some(redis) = &self.shared {
+            return redis
+                .admit_call(SHARED_CALLS_KEY, Duration::from_secs(3600), quota)
+                .await
+                .map_err(|e| format!("redis: {}", e.category()));
+        }
+        self.with_db(|db| {
+            let tx = db.unchecked_transaction()?;
+            let hour_ago = now - TimeDelta::hours(1);
+            tx.execute("DELETE FROM calls WHERE at < ?1", params![hour_ago.timestamp() - 3600])?;
+            let used = calls_since(&tx, hour_ago)?;
+            if used >= quota {
+                let oldest: i64 = tx.query_row(
+                    "SELECT MIN(at) FROM calls WHERE at >= ?1",
+                    params![hour_ago.timestamp()],
+                    |r| r.get(0),
+                )?;
+                tx.commit()?;
+                return Ok(Err((used, (oldest + 3600 - now.timestamp()).max(1) as u64)));
+            }
+            tx.execute("INSERT INTO calls (at) VALUES (?1)", params![now.timestamp()])?;
+            tx.commit()?;
+            Ok(Ok(used + 1))
+        })
+        .map_err(|e| e.to_string())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -305,35 +366,22 @@ impl LiveService {
             }
             location
         };
-        if let Err(not_until) = self.pace.check() {
-            let wait = not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Poll::Held {
-                reason: UpstreamError::RateLimited { retry_after: Some(wait.as_secs()) },
-                wait,
-            };
-        }
-        // The quota: count and record in one transaction, before the call is sent.
-        let quota = self.settings.hourly_quota;
-        let admitted = self.with_db(|db| {
-            let tx = db.unchecked_transaction()?;
-            let hour_ago = now - TimeDelta::hours(1);
-            tx.execute("DELETE FROM calls WHERE at < ?1", params![hour_ago.timestamp() - 3600])?;
-            let used = calls_since(&tx, hour_ago)?;
-            if used >= quota {
-                let oldest: i64 = tx.query_row(
-                    "SELECT MIN(at) FROM calls WHERE at >= ?1",
-                    params![hour_ago.timestamp()],
-                    |r| r.get(0),
-                )?;
-                tx.commit()?;
-                return Ok(Err((used, (oldest + 3600 - now.timestamp()).max(1) as u64)));
+        match self.take_turn().await {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return Poll::Held {
+                    reason: UpstreamError::RateLimited { retry_after: Some(wait.as_secs()) },
+                    wait,
+                }
             }
-            tx.execute("INSERT INTO calls (at) VALUES (?1)", params![now.timestamp()])?;
-            tx.commit()?;
-            Ok(Ok(used + 1))
-        });
-        match admitted {
+            Err(e) => {
+                tracing::error!(error = %e, "live conditions: the shared pace cannot be read; not calling");
+                return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(5) };
+            }
+        }
+        // The quota: counted and recorded before the call is sent.
+        let quota = self.settings.hourly_quota;
+        match self.admit_call(now).await {
             Ok(Ok(used)) => self.lock().calls_last_hour = used,
             Ok(Err((used, retry_after))) => {
                 let reason = UpstreamError::QuotaExceeded { retry_after };
@@ -345,7 +393,8 @@ impl LiveService {
             }
             Err(e) => {
                 tracing::error!(error = %e, "live conditions: quota not recordable; not calling");
-                return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(30) };
+                let wait = Duration::from_secs(if self.shared.is_some() { 5 } else { 30 });
+                return Poll::Held { reason: UpstreamError::Unreachable, wait };
             }
         }
         let started = std::time::Instant::now();
@@ -650,7 +699,8 @@ pub fn start(config: &Config, store: Arc<dyn GridStore>) -> std::io::Result<Arc<
         hourly_quota = settings.hourly_quota,
         "live conditions: polling"
     );
-    let service = Arc::new(LiveService::open(settings, store, &config.data_dir)?);
+    let shared = crate::shared::Redis::from_config(config).map_err(std::io::Error::other)?;
+    let service = Arc::new(LiveService::open(settings, store, &config.data_dir)?.with_shared_limits(shared));
     tokio::spawn(service.clone().run());
     Ok(service)
 }

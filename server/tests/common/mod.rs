@@ -221,6 +221,18 @@ pub fn weather(temp: f64, wind: f64, gust: f64) -> serde_json::Value {
     })
 }
 
+/// An OpenWeatherMap stub on `upstream`: every current-weather call answers 200 with
+/// [`weather`].
+#[allow(dead_code)]
+pub async fn serve_weather(upstream: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("GET"))
+        .and(path("/data/2.5/weather"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(weather(4.0, 6.0, 9.0)))
+        .mount(upstream)
+        .await;
+}
+
 /// Three buses in a row fed at b1 (line-1 b1–b2, line-2 b2–b3), 120 customers at b3.
 #[allow(dead_code)]
 pub fn small_grid() -> app::domain::GridData {
