@@ -2,8 +2,8 @@
 //!
 //! One public dashboard may run as several identical instances behind a load balancer, with
 //! the grid in Neo4j. What they must agree on lives in Redis: the sessions (a sign-in on one
-//! instance counts on all) and the live-conditions quota and pace (one instance's upstream
-//! call counts for all). Without the variable everything stays in the process and its data
+//! instance counts on all), the live-conditions quota and pace (one instance's upstream
+//! call counts for all) and the rate limits (a client's requests count on every instance). Without the variable everything stays in the process and its data
 //! folder, as for a single instance.
 //!
 //! Every key starts with [`PREFIX`], so a Redis shared with other software is safe. The
@@ -111,6 +111,25 @@ impl Redis {
         Ok(if admitted == 1 { Ok(used) } else { Err((used, retry_ms.div_ceil(1000).max(1))) })
     }
 
+    /// One request against a limit of `burst` at once, refilled one every `period`, counted
+    /// for every instance together (the generic cell rate algorithm, as `governor` counts in
+    /// one process; one script on Redis's clock). `Ok(())` or `Err(retry_after_seconds)`.
+    pub async fn limit(
+        &self,
+        key: &str,
+        period: Duration,
+        burst: u32,
+    ) -> Result<Result<(), u64>, redis::RedisError> {
+        let script = redis::Script::new(LIMIT);
+        let (allowed, retry_us): (u8, u64) = script
+            .key(key)
+            .arg((period.as_micros() as u64).max(1))
+            .arg(burst.max(1))
+            .invoke_async(&mut self.connection())
+            .await?;
+        Ok(if allowed == 1 { Ok(()) } else { Err(retry_us.div_ceil(1_000_000).max(1)) })
+    }
+
     /// One turn every `interval` for every instance together: `Ok(())` when this caller has
     /// the turn, else `Err(wait)` until the next one.
     pub async fn pace(
@@ -152,4 +171,23 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, used + 1, 0}
+";
+
+/// The rate-limit script (GCRA). KEYS[1]: the theoretical arrival time in µs; ARGV: the
+/// period in µs, the burst. A request is refused while the arrival time is more than
+/// (burst - 1) periods ahead; else the arrival time moves one period on. Returns {allowed,
+/// µs to wait}.
+const LIMIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local tolerance = period * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then
+  return {0, tat - now - tolerance}
+end
+local next = tat + period
+redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000) + 1)
+return {1, 0}
 ";

@@ -230,9 +230,8 @@ async fn a_session_made_on_one_instance_works_on_the_others() {
         assert_eq!(instance.role(&cookie).await, "operator", "the session on the {name} instance");
     }
     // The record lives in Redis under our prefix, not in the data folder.
-    let keys = redis.keys("*").await;
+    let keys = redis.keys(&format!("{}*", server::auth::sessions::REDIS_PREFIX)).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
-    assert!(keys[0].starts_with(server::auth::sessions::REDIS_PREFIX), "{keys:?}");
     for n in 0..3 {
         assert!(!sessions_in_sqlite(&deployment.data(n)), "no session database beside the data");
     }
@@ -243,7 +242,9 @@ async fn a_session_made_on_one_instance_works_on_the_others() {
     for instance in [a, b, c] {
         assert_eq!(instance.role(&cookie).await, "viewer");
     }
-    assert!(redis.keys("*").await.is_empty());
+    assert!(redis.keys(&format!("{}*", server::auth::sessions::REDIS_PREFIX)).await.is_empty());
+    // Every key Gridscope wrote carries its prefix.
+    assert!(redis.keys("*").await.iter().all(|k| k.starts_with(server::shared::PREFIX)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,4 +362,50 @@ async fn concurrent_callers_get_exactly_the_shared_quota() {
     for wait in turns.iter().filter_map(|t| t.err()) {
         assert!(wait <= Duration::from_secs(10) && wait > Duration::from_secs(9), "{wait:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_s_rate_limit_holds_across_instances() {
+    let Some(redis) = RedisServer::start() else { return };
+    let mut deployment = Deployment::new(&redis);
+    // 5 requests at once per client, then one a second; the test's client comes through the
+    // loopback proxy as 10.9.9.9, so the instances' readiness probes do not count for it.
+    deployment.vars = vec![
+        ("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1".into()),
+        ("GRIDSCOPE_RATE_CLIENT_BURST", "5".into()),
+        ("GRIDSCOPE_TRUSTED_PROXIES", "127.0.0.1".into()),
+    ];
+    let instances = [deployment.start().await, deployment.start().await];
+    let started = Instant::now();
+    let mut answered = Vec::new();
+    for i in 0..10 {
+        let response = client()
+            .post(format!("{}/api/grid_summary", instances[i % 2].base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "10.9.9.9")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            assert_eq!(response.headers()["x-error-code"], "rate_limited");
+            assert!(response.headers().contains_key("retry-after"));
+        } else {
+            assert_eq!(response.status(), 200);
+        }
+        answered.push(response.status().as_u16());
+    }
+    // Each instance alone would allow 5 (10 in all); together they allow the one burst, plus
+    // one a second of refill.
+    let refill = started.elapsed().as_secs() as usize;
+    let allowed = answered.iter().filter(|s| **s == 200).count();
+    assert!((5..=5 + refill).contains(&allowed), "{answered:?} in {:?}", started.elapsed());
+    assert_eq!(&answered[..5], &[200; 5], "{answered:?}");
+    // Another client is not held back by this one.
+    let other = client()
+        .post(format!("{}/api/grid_summary", instances[0].base))
+        .header("x-forwarded-for", "10.9.9.10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
 }

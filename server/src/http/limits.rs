@@ -3,7 +3,8 @@
 //! and the public `rate_limited` error, which the UI shows like any other.
 //!
 //! The key is the [`ClientId`] set from the TCP peer (or a trusted proxy's report), so a
-//! spoofed `X-Forwarded-For` from anyone else changes nothing.
+//! spoofed `X-Forwarded-For` from anyone else changes nothing. With several instances
+//! (`GRIDSCOPE_REDIS_URL`) the same limits are also counted in Redis ([`shared_limits`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +125,28 @@ impl RateLimits {
         }
     }
 
+    /// The same limits counted in Redis for every instance together (see [`shared_limits`]).
+    pub fn shared(config: &Config, redis: crate::shared::Redis) -> SharedLimits {
+        let per = |count: u32, window: Duration| window / count.max(1);
+        SharedLimits {
+            redis,
+            client: (per(config.rate_client_per_second, Duration::from_secs(1)), config.rate_client_burst),
+            sign_in: (
+                per(config.rate_login_per_minute, Duration::from_secs(60)),
+                config.rate_login_per_minute,
+            ),
+            expensive: (
+                per(config.rate_expensive_per_minute, Duration::from_secs(60)),
+                config.rate_expensive_per_minute,
+            ),
+            global: (
+                per(config.rate_global_per_second, Duration::from_secs(1)),
+                config.rate_global_per_second,
+            ),
+            paused_until: Default::default(),
+        }
+    }
+
     /// Forgets clients that have been quiet long enough to have a full allowance again, so
     /// the per-client tables stay small. Runs until the process ends.
     pub fn spawn_cleanup(&self) {
@@ -139,4 +162,71 @@ impl RateLimits {
             }
         });
     }
+}
+
+/// The rate limits counted in Redis (`GRIDSCOPE_REDIS_URL`): each limit as `(period, burst)`.
+#[derive(Debug)]
+pub struct SharedLimits {
+    redis: crate::shared::Redis,
+    client: (Duration, u32),
+    sign_in: (Duration, u32),
+    expensive: (Duration, u32),
+    global: (Duration, u32),
+    /// After Redis failed, the shared limits are not asked until then (ms since the Unix
+    /// epoch), so an outage does not add a timeout to every request.
+    paused_until: std::sync::atomic::AtomicU64,
+}
+
+/// How long the shared limits rest after Redis failed.
+const SHARED_LIMITS_PAUSE: Duration = Duration::from_secs(5);
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// With several instances, a client's requests (and all requests, for the global cap) count
+/// on every instance: the same limits as the in-process ones, counted in Redis. The
+/// in-process limits still apply first, so a request they refuse costs Redis nothing. Redis
+/// out of reach: the in-process limits alone hold (public pages stay up; see the operations
+/// guide).
+pub async fn shared_limits(
+    axum::extract::State(limits): axum::extract::State<Arc<SharedLimits>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::sync::atomic::Ordering;
+    if unix_millis() < limits.paused_until.load(Ordering::Relaxed) {
+        return next.run(request).await;
+    }
+    let path = request.uri().path();
+    let client = request.extensions().get::<ClientId>().map(|c| c.0.as_str()).unwrap_or("unknown");
+    let mut checks = vec![
+        (String::from("gridscope:rate:global"), limits.global),
+        (format!("gridscope:rate:client:{client}"), limits.client),
+    ];
+    if SIGN_IN_PATHS.contains(&path) {
+        checks.push((format!("gridscope:rate:sign-in:{client}"), limits.sign_in));
+    }
+    if EXPENSIVE_PATHS.contains(&path) {
+        checks.push((format!("gridscope:rate:expensive:{client}"), limits.expensive));
+    }
+    for (key, (period, burst)) in checks {
+        match limits.redis.limit(&key, period, burst).await {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return too_many(GovernorError::TooManyRequests { wait_time: wait, headers: None })
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = e.category(),
+                    pause_seconds = SHARED_LIMITS_PAUSE.as_secs(),
+                    "shared rate limits unavailable; the instance's own limits hold"
+                );
+                let until = unix_millis() + SHARED_LIMITS_PAUSE.as_millis() as u64;
+                limits.paused_until.store(until, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    next.run(request).await
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub model: Option<Arc<dyn AnswerModel>>,
     pub accounts: Arc<Accounts>,
     pub sessions: Sessions,
+    /// The Redis that instances share (`GRIDSCOPE_REDIS_URL`); `None` for one instance.
+    pub redis: Option<crate::shared::Redis>,
     /// Uploaded datasets between preview and apply.
     pub staging: Arc<import::Staging>,
 }
@@ -71,8 +73,8 @@ impl AppState {
         let account_store =
             crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
         let redis = crate::shared::Redis::from_config(&config).map_err(std::io::Error::other)?;
-        let sessions =
-            Sessions::open(&config.data_dir, redis).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let sessions = Sessions::open(&config.data_dir, redis.clone())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
@@ -82,6 +84,7 @@ impl AppState {
             live,
             model: None,
             sessions,
+            redis,
             staging: Arc::new(import::Staging::default()),
         })
     }
@@ -171,7 +174,8 @@ fn app_routes(state: AppState) -> Router {
 
 /// The whole application: the routes behind every control, outermost first:
 /// request id, span and metrics → client address → security headers → CSRF refusal → load shedding → request
-/// timeout → global and per-client rate limits → body limits → session → caller → (tighter
+/// timeout → global and per-client rate limits (then, with Redis, the same counted for every
+/// instance, sign-in and costly paths included) → body limits → session → caller → (tighter
 /// limits on sign-in and costly paths) → routes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -190,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         read_timeout: Duration::from_secs(config.body_timeout_seconds),
     };
 
+    let shared_limits = state.redis.clone().map(|redis| Arc::new(limits::RateLimits::shared(&config, redis)));
     let app = app_routes(state);
     let mut routes = Router::new();
     for path in limits::SIGN_IN_PATHS {
@@ -198,11 +203,16 @@ pub fn router(state: AppState) -> Router {
     for path in limits::EXPENSIVE_PATHS {
         routes = routes.route(path, any_service(app.clone()).layer(limits.expensive.clone()));
     }
-    routes
+    let routes = routes
         .fallback_service(app)
         .layer(axum::middleware::from_fn_with_state(authenticator, sessions::authenticate))
         .layer(session_layer)
-        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body))
+        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+    let routes = match shared_limits {
+        Some(shared) => routes.layer(axum::middleware::from_fn_with_state(shared, limits::shared_limits)),
+        None => routes,
+    };
+    routes
         .layer(limits.client)
         .layer(limits.global)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
