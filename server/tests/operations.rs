@@ -284,26 +284,17 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         assert!(started.elapsed() < Duration::from_secs(60), "no live call");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let post = |path: &str, form: Vec<(&str, &str)>, cookie: Option<String>| {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let mut request = client()
-            .post(format!("{base}{path}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send()
+    let post = |path: &'static str, form: Vec<(&'static str, &'static str)>, cookie: Option<String>| {
+        let base = base.clone();
+        async move { common::post_form(&base, path, &form, cookie.as_deref()).await }
     };
-    let bad = post("/api/login", vec![("username", "ops-op"), ("password", "a wrong passphrase")], None)
-        .await
-        .unwrap();
+    let bad =
+        post("/api/login", vec![("username", "ops-op"), ("password", "a wrong passphrase")], None).await;
     assert_eq!(bad.status(), 401);
-    let good = post("/api/login", vec![("username", "ops-op"), ("password", PASSWORD)], None).await.unwrap();
+    let good = post("/api/login", vec![("username", "ops-op"), ("password", PASSWORD)], None).await;
     assert_eq!(good.status(), 200);
     let cookie = common::session_cookie(&good).unwrap();
-    let summary = post("/api/grid_summary", vec![], None).await.unwrap();
+    let summary = post("/api/grid_summary", vec![], None).await;
     let summary_id = summary.headers()["x-request-id"].to_str().unwrap().to_owned();
     let metrics = client()
         .get(format!("http://127.0.0.1:{admin_port}/metrics"))
@@ -363,7 +354,7 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
     }
     let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(term.success());
-    let answer = asking.await.unwrap().unwrap();
+    let answer = asking.await.unwrap();
     assert_eq!(answer.status(), 200);
     let answer = answer.text().await.unwrap();
     assert!(answer.contains("line-1"), "the in-flight answer was cut off: {answer}");

@@ -90,26 +90,15 @@ fn client_config(period: Duration, burst: u32) -> Arc<GovernorConfig<ClientKey, 
 
 impl RateLimits {
     pub fn from_config(config: &Config) -> RateLimits {
-        let per = |count: u32, window: Duration| window / count.max(1);
-        let client = client_config(
-            per(config.rate_client_per_second, Duration::from_secs(1)),
-            config.rate_client_burst,
-        );
-        let sign_in = client_config(
-            per(config.rate_login_per_minute, Duration::from_secs(60)),
-            config.rate_login_per_minute,
-        );
-        let expensive = client_config(
-            per(config.rate_expensive_per_minute, Duration::from_secs(60)),
-            config.rate_expensive_per_minute,
-        );
+        let allowances = Allowances::from_config(config);
+        let client = client_config(allowances.client.0, allowances.client.1);
+        let sign_in = client_config(allowances.sign_in.0, allowances.sign_in.1);
+        let expensive = client_config(allowances.expensive.0, allowances.expensive.1);
         let global = Arc::new(
             GovernorConfigBuilder::default()
                 .key_extractor(GlobalKeyExtractor)
-                .period(
-                    per(config.rate_global_per_second, Duration::from_secs(1)).max(Duration::from_nanos(1)),
-                )
-                .burst_size(config.rate_global_per_second)
+                .period(allowances.global.0.max(Duration::from_nanos(1)))
+                .burst_size(allowances.global.1)
                 .finish()
                 .expect("a non-zero period and burst"),
         );
@@ -127,24 +116,7 @@ impl RateLimits {
 
     /// The same limits counted in Redis for every instance together (see [`shared_limits`]).
     pub fn shared(config: &Config, redis: crate::shared::Redis) -> SharedLimits {
-        let per = |count: u32, window: Duration| window / count.max(1);
-        SharedLimits {
-            redis,
-            client: (per(config.rate_client_per_second, Duration::from_secs(1)), config.rate_client_burst),
-            sign_in: (
-                per(config.rate_login_per_minute, Duration::from_secs(60)),
-                config.rate_login_per_minute,
-            ),
-            expensive: (
-                per(config.rate_expensive_per_minute, Duration::from_secs(60)),
-                config.rate_expensive_per_minute,
-            ),
-            global: (
-                per(config.rate_global_per_second, Duration::from_secs(1)),
-                config.rate_global_per_second,
-            ),
-            paused_until: Default::default(),
-        }
+        SharedLimits { redis, allowances: Allowances::from_config(config), paused_until: Default::default() }
     }
 
     /// Forgets clients that have been quiet long enough to have a full allowance again, so
@@ -164,14 +136,41 @@ impl RateLimits {
     }
 }
 
-/// The rate limits counted in Redis (`GRIDSCOPE_REDIS_URL`): each limit as `(period, burst)`.
-#[derive(Debug)]
-pub struct SharedLimits {
-    redis: crate::shared::Redis,
+/// Each limit as `(period, burst)`: one request refilled every period, `burst` at once.
+#[derive(Clone, Copy, Debug)]
+struct Allowances {
     client: (Duration, u32),
     sign_in: (Duration, u32),
     expensive: (Duration, u32),
     global: (Duration, u32),
+}
+
+impl Allowances {
+    fn from_config(config: &Config) -> Allowances {
+        let per = |count: u32, window: Duration| window / count.max(1);
+        Allowances {
+            client: (per(config.rate_client_per_second, Duration::from_secs(1)), config.rate_client_burst),
+            sign_in: (
+                per(config.rate_login_per_minute, Duration::from_secs(60)),
+                config.rate_login_per_minute,
+            ),
+            expensive: (
+                per(config.rate_expensive_per_minute, Duration::from_secs(60)),
+                config.rate_expensive_per_minute,
+            ),
+            global: (
+                per(config.rate_global_per_second, Duration::from_secs(1)),
+                config.rate_global_per_second,
+            ),
+        }
+    }
+}
+
+/// The rate limits counted in Redis (`GRIDSCOPE_REDIS_URL`).
+#[derive(Debug)]
+pub struct SharedLimits {
+    redis: crate::shared::Redis,
+    allowances: Allowances,
     /// After Redis failed, the shared limits are not asked until then (ms since the Unix
     /// epoch), so an outage does not add a timeout to every request.
     paused_until: std::sync::atomic::AtomicU64,
@@ -201,14 +200,14 @@ pub async fn shared_limits(
     let path = request.uri().path();
     let client = request.extensions().get::<ClientId>().map(|c| c.0.as_str()).unwrap_or("unknown");
     let mut checks = vec![
-        (String::from("gridscope:rate:global"), limits.global),
-        (format!("gridscope:rate:client:{client}"), limits.client),
+        (String::from("gridscope:rate:global"), limits.allowances.global),
+        (format!("gridscope:rate:client:{client}"), limits.allowances.client),
     ];
     if SIGN_IN_PATHS.contains(&path) {
-        checks.push((format!("gridscope:rate:sign-in:{client}"), limits.sign_in));
+        checks.push((format!("gridscope:rate:sign-in:{client}"), limits.allowances.sign_in));
     }
     if EXPENSIVE_PATHS.contains(&path) {
-        checks.push((format!("gridscope:rate:expensive:{client}"), limits.expensive));
+        checks.push((format!("gridscope:rate:expensive:{client}"), limits.allowances.expensive));
     }
     for (key, (period, burst)) in checks {
         match limits.redis.limit(&key, period, burst).await {
