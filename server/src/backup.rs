@@ -69,7 +69,7 @@ fn io(context: impl std::fmt::Display) -> impl Fn(std::io::Error) -> BackupError
     move |e| BackupError::Io(format!("{context}: {e}"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -274,13 +274,15 @@ pub fn prune(dir: &Path, keep: usize) -> std::io::Result<usize> {
     Ok(excess)
 }
 
-/// Scheduled backups while serving: one every `interval` into `dir`, keeping `keep`. Stops
-/// when `stop` is cancelled; a backup under way is tracked by `jobs`, so shutdown waits for it.
+/// Scheduled backups while serving: one every `interval` into `dir`, keeping `keep`, made
+/// only while `lease` is held (with several instances, by one of them). Stops when `stop` is
+/// cancelled; a backup under way is tracked by `jobs`, so shutdown waits for it.
 pub fn spawn_schedule(
     archive: std::sync::Arc<dyn Archive>,
     dir: PathBuf,
     interval: Duration,
     keep: usize,
+    lease: crate::shared::Lease,
     jobs: tokio_util::task::TaskTracker,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -291,6 +293,10 @@ pub fn spawn_schedule(
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+            }
+            if !lease.held() {
+                tracing::debug!("scheduled backup left to the instance holding the lease");
+                continue;
             }
             let (archive, dir) = (archive.clone(), dir.clone());
             let run = jobs.track_future(async move {

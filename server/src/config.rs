@@ -239,6 +239,10 @@ pub struct Config {
     pub redis_url: Secret,
     /// `GRIDSCOPE_REDIS_TIMEOUT_MILLIS`: limit for connecting to Redis and for each command.
     pub redis_timeout_millis: u64,
+    /// `GRIDSCOPE_LEASE_SECONDS`: with Redis, how long the instance running the background
+    /// work (live poller, scheduled backups) holds it without renewing; another instance
+    /// takes over within this time after it stops.
+    pub lease_seconds: u64,
 }
 
 impl Default for Config {
@@ -307,6 +311,7 @@ impl Default for Config {
             backup_keep: 7,
             redis_url: Secret::default(),
             redis_timeout_millis: 1_000,
+            lease_seconds: 15,
         }
     }
 }
@@ -388,6 +393,7 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_REDIS_URL",
     "GRIDSCOPE_REDIS_URL_FILE",
     "GRIDSCOPE_REDIS_TIMEOUT_MILLIS",
+    "GRIDSCOPE_LEASE_SECONDS",
 ];
 
 /// Variables holding secrets: read directly, never through the typed layer or into logs.
@@ -521,6 +527,7 @@ impl Config {
             redis_url: read_secret(&secrets, "GRIDSCOPE_REDIS_URL", &mut p).unwrap_or_default(),
             redis_timeout_millis: typed(&figment, "redis_timeout_millis", &mut p)
                 .unwrap_or(d.redis_timeout_millis),
+            lease_seconds: typed(&figment, "lease_seconds", &mut p).unwrap_or(d.lease_seconds),
         };
         if !p.is_empty() {
             return Err(ConfigError { problems: p });
@@ -596,7 +603,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         // Every numeric variable and its allowed range.
-        let ranges: [(&str, u64, u64, u64); 38] = [
+        let ranges: [(&str, u64, u64, u64); 39] = [
             ("llm_max_answer_tokens", self.llm_max_answer_tokens as u64, 16, 8192),
             ("llm_timeout_seconds", self.llm_timeout_seconds as u64, 1, 300),
             ("llm_daily_token_budget", self.llm_daily_token_budget as u64, 1000, 1000000000),
@@ -635,6 +642,7 @@ impl Config {
             ("backup_interval_seconds", self.backup_interval_seconds, 0, 31_622_400),
             ("backup_keep", self.backup_keep as u64, 1, 1000),
             ("redis_timeout_millis", self.redis_timeout_millis, 50, 60_000),
+            ("lease_seconds", self.lease_seconds, 2, 300),
         ];
         for (field, value, lo, hi) in ranges {
             in_range(&mut problems, field, value, lo, hi);

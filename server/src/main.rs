@@ -76,8 +76,12 @@ async fn serve(config: Config) -> std::io::Result<()> {
     server::metrics::install();
     let store = commands::open_store(&config).map_err(|f| std::io::Error::other(f.message))?;
     load_demo_grid(&config, store.as_ref()).await;
-    let live = server::upstream::live::start(&config, store.clone())?;
-    let model = server::upstream::llm::start(&config)?;
+    // One Redis connection per instance (when configured), and the lease for the
+    // background work, shared by everything below.
+    let redis = server::shared::Redis::from_config(&config).map_err(std::io::Error::other)?;
+    let lease = server::shared::Lease::from_config(redis.as_ref(), server::http::BACKGROUND_LEASE, &config);
+    let live = server::upstream::live::start(&config, store.clone(), redis.clone(), lease.clone())?;
+    let model = server::upstream::llm::start(&config, redis.clone())?;
     // Work that shutdown waits for (a backup under way), and the signal to stop.
     let jobs = tokio_util::task::TaskTracker::new();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -90,11 +94,13 @@ async fn serve(config: Config) -> std::io::Result<()> {
             dir,
             Duration::from_secs(config.backup_interval_seconds),
             config.backup_keep as usize,
+            lease.clone(),
             jobs.clone(),
             stop.clone(),
         );
     }
-    let state = AppState::with_live(config, store, live)?.with_model(model);
+    let keeper = lease.keep(stop.clone());
+    let state = AppState::assemble(config, store, live, redis, lease)?.with_model(model);
     spawn_session_cleanup(state.sessions.clone());
     spawn_metrics_upkeep();
     let admin = admin_listener.map(|listener| {
@@ -117,6 +123,8 @@ async fn serve(config: Config) -> std::io::Result<()> {
     if let Some(admin) = admin {
         let _ = admin.await;
     }
+    // Hands the background work over to another instance at once.
+    let _ = keeper.await;
     jobs.close();
     if !jobs.is_empty() {
         tracing::info!("waiting for the backup under way to finish");

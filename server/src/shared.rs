@@ -25,6 +25,17 @@ pub const PREFIX: &str = "gridscope:";
 #[derive(Clone)]
 pub struct Redis {
     connection: ConnectionManager,
+    /// After Redis failed to answer, the hot paths (session reads, shared rate limits) do
+    /// not ask it until then (ms since the Unix epoch), so an outage does not add a timeout
+    /// to every request.
+    resting_until: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// How long the hot paths leave Redis alone after it failed to answer.
+pub const REST: Duration = Duration::from_secs(5);
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl std::fmt::Debug for Redis {
@@ -54,7 +65,22 @@ impl Redis {
             .set_max_delay(limit);
         let connection = ConnectionManager::new_lazy_with_config(client, settings)
             .map_err(|e| format!("cannot set up the Redis connection: {}", e.category()))?;
-        Ok(Some(Redis { connection }))
+        Ok(Some(Redis { connection, resting_until: Default::default() }))
+    }
+
+    /// Whether Redis failed to answer less than [`REST`] ago: hot paths then do without it.
+    pub fn resting(&self) -> bool {
+        unix_millis() < self.resting_until.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes a failed command: when Redis did not answer (not a refused command), the hot
+    /// paths rest for [`REST`]. Returns the error.
+    pub fn failed(&self, e: redis::RedisError) -> redis::RedisError {
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+            let until = unix_millis() + REST.as_millis() as u64;
+            self.resting_until.store(until, std::sync::atomic::Ordering::Relaxed);
+        }
+        e
     }
 
     /// A handle for commands (`query_async(&mut redis.connection())`).
@@ -154,6 +180,193 @@ impl Redis {
         Ok(Err(Duration::from_millis(left.clamp(0, interval_ms as i64) as u64)))
     }
 }
+
+/// Which instance runs the background work (the live poller, scheduled backups): with Redis,
+/// the one holding a lease (a key with a time limit, renewed while it runs); without, this
+/// one. An instance that stops hands the lease over at once; one that dies loses it when the
+/// time runs out, and another takes it at its next try. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    shared: Option<std::sync::Arc<SharedLease>>,
+}
+
+#[derive(Debug)]
+struct SharedLease {
+    redis: Redis,
+    key: String,
+    /// This instance's mark in the key (unique per process).
+    holder: String,
+    time: Duration,
+    view: std::sync::Mutex<LeaseView>,
+}
+
+#[derive(Debug, Default)]
+struct LeaseView {
+    /// Held until then (this side of the key's expiry, with a third of the time to spare).
+    held_until: Option<std::time::Instant>,
+    /// The last try found Redis unreachable.
+    unknown: bool,
+}
+
+/// Where the background work runs, as this instance sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseState {
+    /// One instance, no Redis: here.
+    Single,
+    /// This instance holds the lease.
+    Here,
+    /// Another instance holds it.
+    Elsewhere,
+    /// Redis did not answer the last try.
+    Unknown,
+}
+
+impl LeaseState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Single => "single_instance",
+            LeaseState::Here => "this_instance",
+            LeaseState::Elsewhere => "another_instance",
+            LeaseState::Unknown => "unknown",
+        }
+    }
+}
+
+impl Lease {
+    /// No Redis: the work always runs here.
+    pub fn single() -> Lease {
+        Lease { shared: None }
+    }
+
+    /// The lease `name` in `redis`, held for `time` at each renewal.
+    pub fn shared(redis: Redis, name: &str, time: Duration) -> Lease {
+        Lease {
+            shared: Some(std::sync::Arc::new(SharedLease {
+                redis,
+                key: format!("{PREFIX}lease:{name}"),
+                holder: uuid::Uuid::new_v4().to_string(),
+                time,
+                view: std::sync::Mutex::new(LeaseView::default()),
+            })),
+        }
+    }
+
+    /// `shared` with Redis, else `single`.
+    pub fn from_config(redis: Option<&Redis>, name: &str, config: &Config) -> Lease {
+        match redis {
+            Some(redis) => Lease::shared(redis.clone(), name, Duration::from_secs(config.lease_seconds)),
+            None => Lease::single(),
+        }
+    }
+
+    /// Whether the background work may run here now.
+    pub fn held(&self) -> bool {
+        matches!(self.state(), LeaseState::Single | LeaseState::Here)
+    }
+
+    pub fn state(&self) -> LeaseState {
+        let Some(shared) = &self.shared else { return LeaseState::Single };
+        let view = shared.view.lock().unwrap_or_else(|p| p.into_inner());
+        match view.held_until {
+            Some(until) if until > std::time::Instant::now() => LeaseState::Here,
+            _ if view.unknown => LeaseState::Unknown,
+            _ => LeaseState::Elsewhere,
+        }
+    }
+
+    /// Takes the lease if it is free, or renews it if this instance holds it; returns
+    /// whether it does now.
+    pub async fn renew(&self) -> Result<bool, redis::RedisError> {
+        let Some(shared) = &self.shared else { return Ok(true) };
+        let sent = std::time::Instant::now();
+        let answer: Result<u8, _> = redis::Script::new(RENEW_LEASE)
+            .key(&shared.key)
+            .arg(&shared.holder)
+            .arg(shared.time.as_millis() as u64)
+            .invoke_async(&mut shared.redis.connection())
+            .await;
+        let mut view = shared.view.lock().unwrap_or_else(|p| p.into_inner());
+        view.unknown = answer.is_err();
+        match answer {
+            Ok(1) => {
+                // The key lives `time` from when Redis got the command, which is after `sent`.
+                view.held_until = Some(sent + shared.time * 2 / 3);
+                Ok(true)
+            }
+            Ok(_) => {
+                view.held_until = None;
+                Ok(false)
+            }
+            // Held (or not) as before, until the local limit runs out.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the lease up at once, if this instance holds it, so another takes over without
+    /// waiting for the time to run out.
+    pub async fn release(&self) {
+        let Some(shared) = &self.shared else { return };
+        shared.view.lock().unwrap_or_else(|p| p.into_inner()).held_until = None;
+        let answer: Result<u8, _> = redis::Script::new(RELEASE_LEASE)
+            .key(&shared.key)
+            .arg(&shared.holder)
+            .invoke_async(&mut shared.redis.connection())
+            .await;
+        if let Err(e) = answer {
+            tracing::warn!(error = %e.category(), "lease not handed over; it runs out by itself");
+        }
+    }
+
+    /// Renews the lease four times per lease time until `stop`, then hands it over.
+    pub fn keep(&self, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+        let lease = self.clone();
+        tokio::spawn(async move {
+            let Some(shared) = lease.shared.clone() else { return };
+            let mut tick = tokio::time::interval(shared.time / 4);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut was = false;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                match lease.renew().await {
+                    Ok(now) if now != was => {
+                        tracing::info!(lease = %shared.key, held = now, "background work {}", if now { "taken over by this instance" } else { "runs on another instance" });
+                        was = now;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(lease = %shared.key, error = %e.category(), "lease not renewable now")
+                    }
+                }
+            }
+            lease.release().await;
+        })
+    }
+}
+
+/// Take or renew: KEYS[1] the lease; ARGV: the holder, the time in ms. Returns 1 when held.
+const RENEW_LEASE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Hand over: delete the lease only if this holder has it.
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
 
 /// The quota script: drop calls older than the window, count, and record this call when
 /// there is room. KEYS[1]: the calls (a sorted set scored by the time in ms); ARGV: window

@@ -87,7 +87,7 @@ impl Harness {
     }
 
     fn service(&self, settings: Settings) -> LlmService {
-        LlmService::open(settings, &self.dir.path().join("data")).unwrap()
+        LlmService::open(settings, &self.dir.path().join("data"), None).unwrap()
     }
 
     async fn app(&self, service: &LlmService) -> axum::Router {
@@ -230,7 +230,7 @@ async fn an_anthropic_answer_streams_with_citations_and_counts_its_tokens() {
     assert!(user.contains("\"id\":\"line-1\""), "the facts are in the message: {user}");
     assert!(body.get("tools").is_none(), "no tools offered");
     // The budget counts what the provider reported.
-    assert_eq!(service.tokens_used_today(), 850 + 42);
+    assert_eq!(service.tokens_used_today().await, 850 + 42);
 }
 
 #[tokio::test]
@@ -258,7 +258,7 @@ async fn an_openai_compatible_provider_streams_too() {
     assert_eq!(body["messages"][0]["role"], "system");
     assert_eq!(body["messages"][0]["content"], SYSTEM_PROMPT);
     assert_eq!(body["messages"][1]["role"], "user");
-    assert_eq!(service.tokens_used_today(), 940);
+    assert_eq!(service.tokens_used_today().await, 940);
 }
 
 #[tokio::test]
@@ -336,7 +336,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times_then_the_offline_an
     let error = assert_offline_because(&events, ErrorCode::SourceUnavailable);
     assert!(error.retry_after_seconds.is_some());
     assert_eq!(h.calls().await, 3, "the first call and 2 retries");
-    assert_eq!(service.tokens_used_today(), 0, "nothing generated, nothing counted");
+    assert_eq!(service.tokens_used_today().await, 0, "nothing generated, nothing counted");
 }
 
 #[tokio::test]
@@ -423,7 +423,7 @@ async fn the_daily_token_budget_is_never_exceeded_and_survives_a_restart() {
     let app = h.app(&service).await;
     let (_, events, _) = ask(&app, "Which line is riskiest?").await;
     assert_eq!(text(&events), "Within budget.");
-    assert_eq!(service.tokens_used_today(), 4500);
+    assert_eq!(service.tokens_used_today().await, 4500);
     // The next question would need more than the 500 tokens left: not sent.
     let (_, events, _) = ask(&app, "What should we maintain first?").await;
     let error = assert_offline_because(&events, ErrorCode::QuotaExceeded);
@@ -435,7 +435,7 @@ async fn the_daily_token_budget_is_never_exceeded_and_survives_a_restart() {
     // A restarted server remembers today's use.
     drop(app);
     let restarted = h.service(settings);
-    assert_eq!(restarted.tokens_used_today(), 4500);
+    assert_eq!(restarted.tokens_used_today().await, 4500);
     let (_, events, _) = ask(&h.app(&restarted).await, "Which single failures cut customers off?").await;
     assert_offline_because(&events, ErrorCode::QuotaExceeded);
     assert_eq!(h.calls().await, 1);

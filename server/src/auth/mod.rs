@@ -192,6 +192,8 @@ pub struct Accounts {
     limits: SignInLimits,
     /// Failed sign-ins per client address; an entry lives `client_lock` after its last update.
     client_failures: moka::sync::Cache<String, u32>,
+    /// Set: the failures per address are also counted in Redis, for every instance together.
+    shared: Option<crate::shared::Redis>,
     /// Serialises read-modify-write of accounts (failure counters, generation).
     updates: Mutex<()>,
     /// Verified against when the account does not exist, so unknown names take as long.
@@ -216,9 +218,17 @@ impl Accounts {
             hasher: Hasher::default(),
             limits,
             client_failures,
+            shared: None,
             updates: Mutex::new(()),
             decoy_hash: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Counts failed sign-ins per address in `redis` too, so a client's failures on one
+    /// instance count on all.
+    pub fn with_shared(mut self, redis: Option<crate::shared::Redis>) -> Accounts {
+        self.shared = redis;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn AccountStore> {
@@ -349,17 +359,54 @@ impl Accounts {
             .await
     }
 
-    /// Counts a failed sign-in against the client.
-    fn client_failed(&self, client: &ClientId) {
+    fn shared_failures_key(client: &ClientId) -> String {
+        format!("{}sign-in-failures:{}", crate::shared::PREFIX, client.0)
+    }
+
+    /// Failed sign-ins of the client: this instance's count, or all instances' with Redis
+    /// (the larger, so an unreachable Redis never lowers it).
+    async fn client_failures(&self, client: &ClientId) -> u32 {
+        let local = self.client_failures.get(&client.0).unwrap_or(0);
+        let Some(redis) = &self.shared else { return local };
+        let shared: Result<Option<u32>, _> = redis::cmd("GET")
+            .arg(Self::shared_failures_key(client))
+            .query_async(&mut redis.connection())
+            .await;
+        match shared {
+            Ok(shared) => local.max(shared.unwrap_or(0)),
+            Err(e) => {
+                tracing::warn!(error = %e.category(), "shared sign-in failures not readable; this instance's count");
+                local
+            }
+        }
+    }
+
+    /// Counts a failed sign-in against the client (here, and in Redis when shared; the
+    /// count lives `client_lock` after its last failure).
+    async fn client_failed(&self, client: &ClientId) {
         let count = self.client_failures.get(&client.0).unwrap_or(0) + 1;
         self.client_failures.insert(client.0.clone(), count);
+        if let Some(redis) = &self.shared {
+            let key = Self::shared_failures_key(client);
+            let counted: Result<(), _> = redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .ignore()
+                .expire(&key, self.limits.client_lock().as_secs().max(1) as i64)
+                .ignore()
+                .query_async(&mut redis.connection())
+                .await;
+            if let Err(e) = counted {
+                tracing::warn!(error = %e.category(), "sign-in failure not counted in Redis");
+            }
+        }
     }
 }
 
 #[async_trait]
 impl AccountService for Accounts {
     async fn sign_in(&self, username: &str, password: &str, client: &ClientId) -> Result<SignedIn, AppError> {
-        if self.client_failures.get(&client.0).unwrap_or(0) >= self.limits.client_failures {
+        if self.client_failures(client).await >= self.limits.client_failures {
             tracing::warn!(client = %client.0, "sign-in refused: too many failures from this client");
             self.audit_as("anonymous", "sign_in", None, &client.0, "client_locked").await;
             return Err(locked(self.limits.client_lock()));
@@ -367,12 +414,12 @@ impl AccountService for Accounts {
         // Malformed names and oversized passwords fail like wrong ones, without a lookup.
         let (Ok(username), true) = (normalise_username(username), password.len() <= MAX_PASSWORD_BYTES)
         else {
-            self.client_failed(client);
+            self.client_failed(client).await;
             return Err(bad_credentials());
         };
         let Some(account) = self.store.account(&username).await? else {
             let _ = self.hasher.verify(password, self.decoy().await).await;
-            self.client_failed(client);
+            self.client_failed(client).await;
             tracing::warn!(client = %client.0, "sign-in failed: no such account");
             self.audit_as("anonymous", "sign_in", None, &client.0, "unknown_account").await;
             return Err(bad_credentials());
@@ -383,7 +430,7 @@ impl AccountService for Accounts {
             return Err(locked((until - now).to_std().unwrap_or_default()));
         }
         if !self.hasher.verify(password, &account.password_hash).await {
-            self.client_failed(client);
+            self.client_failed(client).await;
             let limits = self.limits.clone();
             let updated = self
                 .change(&username, move |a| {

@@ -170,6 +170,21 @@ impl RedisSessions {
         format!("{REDIS_PREFIX}{id}")
     }
 
+    /// Refuses at once while Redis rests after a failure ([`crate::shared::REST`]): a
+    /// request then goes on as a viewer without waiting out a timeout.
+    fn ready(&self) -> session_store::Result<()> {
+        if self.redis.resting() {
+            return Err(backend("Redis did not answer a moment ago"));
+        }
+        Ok(())
+    }
+
+    /// Runs `command`, noting a Redis that does not answer.
+    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> session_store::Result<T> {
+        self.ready()?;
+        command.query_async(&mut self.redis.connection()).await.map_err(|e| backend(self.redis.failed(e)))
+    }
+
     /// `SET` the record with its expiry; `only_new`: only when no record has that id.
     /// Whether it was written.
     async fn set(&self, record: &Record, only_new: bool) -> session_store::Result<bool> {
@@ -181,8 +196,7 @@ impl RedisSessions {
         }
         // EXAT needs a positive time; a record already past its expiry is gone at once.
         command.arg("EXAT").arg(record.expiry_date.unix_timestamp().max(1));
-        let written: Option<String> =
-            command.query_async(&mut self.redis.connection()).await.map_err(backend)?;
+        let written: Option<String> = self.run(&command).await?;
         Ok(written.is_some())
     }
 }
@@ -202,22 +216,13 @@ impl SessionStore for RedisSessions {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let json: Option<String> = redis::cmd("GET")
-            .arg(Self::key(id))
-            .query_async(&mut self.redis.connection())
-            .await
-            .map_err(backend)?;
+        let json: Option<String> = self.run(redis::cmd("GET").arg(Self::key(id))).await?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
             .transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        redis::cmd("DEL")
-            .arg(Self::key(id))
-            .query_async::<u64>(&mut self.redis.connection())
-            .await
-            .map(drop)
-            .map_err(backend)
+        self.run::<u64>(redis::cmd("DEL").arg(Self::key(id))).await.map(drop)
     }
 }
 

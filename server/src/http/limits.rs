@@ -116,7 +116,7 @@ impl RateLimits {
 
     /// The same limits counted in Redis for every instance together (see [`shared_limits`]).
     pub fn shared(config: &Config, redis: crate::shared::Redis) -> SharedLimits {
-        SharedLimits { redis, allowances: Allowances::from_config(config), paused_until: Default::default() }
+        SharedLimits { redis, allowances: Allowances::from_config(config) }
     }
 
     /// Forgets clients that have been quiet long enough to have a full allowance again, so
@@ -171,16 +171,6 @@ impl Allowances {
 pub struct SharedLimits {
     redis: crate::shared::Redis,
     allowances: Allowances,
-    /// After Redis failed, the shared limits are not asked until then (ms since the Unix
-    /// epoch), so an outage does not add a timeout to every request.
-    paused_until: std::sync::atomic::AtomicU64,
-}
-
-/// How long the shared limits rest after Redis failed.
-const SHARED_LIMITS_PAUSE: Duration = Duration::from_secs(5);
-
-fn unix_millis() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// With several instances, a client's requests (and all requests, for the global cap) count
@@ -193,8 +183,8 @@ pub async fn shared_limits(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use std::sync::atomic::Ordering;
-    if unix_millis() < limits.paused_until.load(Ordering::Relaxed) {
+    // After a failure Redis rests a while (`shared::REST`): the instance's own limits hold.
+    if limits.redis.resting() {
         return next.run(request).await;
     }
     let path = request.uri().path();
@@ -216,13 +206,12 @@ pub async fn shared_limits(
                 return too_many(GovernorError::TooManyRequests { wait_time: wait, headers: None })
             }
             Err(e) => {
+                let e = limits.redis.failed(e);
                 tracing::warn!(
                     error = e.category(),
-                    pause_seconds = SHARED_LIMITS_PAUSE.as_secs(),
+                    pause_seconds = crate::shared::REST.as_secs(),
                     "shared rate limits unavailable; the instance's own limits hold"
                 );
-                let until = unix_millis() + SHARED_LIMITS_PAUSE.as_millis() as u64;
-                limits.paused_until.store(until, Ordering::Relaxed);
                 break;
             }
         }

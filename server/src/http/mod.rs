@@ -33,6 +33,9 @@ use crate::auth::{Accounts, SignInLimits};
 use crate::config::Config;
 use security::{error_response, BodyLimits, HeaderPolicy, TrustedProxies};
 
+/// The name of the lease for the background work (the live poller, scheduled backups).
+pub const BACKGROUND_LEASE: &str = "background";
+
 /// Everything a request handler may need, shared by all requests.
 #[derive(Clone)]
 pub struct AppState {
@@ -47,6 +50,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The Redis that instances share (`GRIDSCOPE_REDIS_URL`); `None` for one instance.
     pub redis: Option<crate::shared::Redis>,
+    /// Whether this instance runs the background work (the live poller, scheduled backups).
+    pub lease: crate::shared::Lease,
     /// Uploaded datasets between preview and apply.
     pub staging: Arc<import::Staging>,
 }
@@ -69,22 +74,38 @@ impl AppState {
         store: Arc<dyn GridStore>,
         live: Arc<dyn LiveFeed>,
     ) -> std::io::Result<Self> {
+        let redis = crate::shared::Redis::from_config(&config).map_err(std::io::Error::other)?;
+        let lease = crate::shared::Lease::from_config(redis.as_ref(), BACKGROUND_LEASE, &config);
+        Self::assemble(config, store, live, redis, lease)
+    }
+
+    /// State from its parts: the one Redis connection of the instance and its lease, made
+    /// by the caller and shared with the background work.
+    pub fn assemble(
+        config: Config,
+        store: Arc<dyn GridStore>,
+        live: Arc<dyn LiveFeed>,
+        redis: Option<crate::shared::Redis>,
+        lease: crate::shared::Lease,
+    ) -> std::io::Result<Self> {
         crate::metrics::install();
         let account_store =
             crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
-        let redis = crate::shared::Redis::from_config(&config).map_err(std::io::Error::other)?;
         let sessions = Sessions::open(&config.data_dir, redis.clone())
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Self {
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
-            accounts: Arc::new(Accounts::new(account_store, SignInLimits::from_config(&config))),
+            accounts: Arc::new(
+                Accounts::new(account_store, SignInLimits::from_config(&config)).with_shared(redis.clone()),
+            ),
             config: Arc::new(config),
             store,
             live,
             model: None,
             sessions,
             redis,
+            lease,
             staging: Arc::new(import::Staging::default()),
         })
     }

@@ -37,6 +37,10 @@ pub struct Readiness {
     pub checks: Vec<Check>,
     pub live: LiveReport,
     pub analyst: AnalystReport,
+    /// Where the background work (live poller, scheduled backups) runs:
+    /// `single_instance` (no Redis), `this_instance`, `another_instance` or `unknown`
+    /// (Redis did not answer).
+    pub background: &'static str,
 }
 
 /// The analyst is reported, not required: without a provider (or while it fails) the offline
@@ -59,7 +63,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         model: state.model.as_ref().map(|m| m.label()),
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { status: if ready { "ready" } else { "not_ready" }, checks, live, analyst }))
+    (
+        status,
+        Json(Readiness {
+            status: if ready { "ready" } else { "not_ready" },
+            checks,
+            live,
+            analyst,
+            background: state.lease.state().as_str(),
+        }),
+    )
 }
 
 /// Live conditions are reported, not required: an upstream outage must not take every

@@ -9,7 +9,10 @@
 //! *before* it is sent, so the quota holds across restarts and crashes. Readings are kept in
 //! the same database as history, pruned to the retention. With `GRIDSCOPE_REDIS_URL` set,
 //! the pace and the quota are counted in Redis instead, for every instance together
-//! ([`crate::shared`]).
+//! ([`crate::shared`]), and only the instance holding the poller's lease calls: it puts each
+//! reading, its last outcome and any `Retry-After` hold in Redis, and every instance reads
+//! them from there each second (the shared cache), so all show the same conditions and a
+//! new poller knows what the last one knew.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -159,6 +162,8 @@ struct State {
     breaker: Breaker,
     revision: u64,
     calls_last_hour: u32,
+    /// The grid revision `locations` were found in.
+    locations_of: u64,
 }
 
 /// The live feed: state in memory, quota and history in SQLite, upstream over HTTP.
@@ -169,13 +174,42 @@ pub struct LiveService {
     pace: DefaultDirectRateLimiter,
     db: Arc<Mutex<Connection>>,
     state: Mutex<State>,
-    /// Set: the quota and the pace are counted in Redis for every instance together.
+    /// Set: the quota and the pace are counted in Redis for every instance together, and
+    /// the readings are shared there.
     shared: Option<crate::shared::Redis>,
+    /// Whether this instance polls (always, without Redis).
+    lease: crate::shared::Lease,
 }
 
 /// Redis keys of the shared quota (calls of the last hour) and pace (the next turn).
 const SHARED_CALLS_KEY: &str = "gridscope:live:calls";
 const SHARED_PACE_KEY: &str = "gridscope:live:pace";
+/// Redis keys of the shared cache: the newest reading per location (a hash), the history (a
+/// sorted set by fetch time in ms), the poller's last outcome, and a provider's
+/// `Retry-After` hold (a key that expires with it).
+const SHARED_LATEST_KEY: &str = "gridscope:live:latest";
+const SHARED_HISTORY_KEY: &str = "gridscope:live:history";
+const SHARED_STATUS_KEY: &str = "gridscope:live:status";
+const SHARED_HOLD_KEY: &str = "gridscope:live:hold";
+/// How often an instance with Redis reads the shared cache.
+const SHARED_SYNC: Duration = Duration::from_secs(1);
+
+/// The poller's last outcome, as it keeps it in Redis for the other instances.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SharedStatus {
+    last_success_at: Option<DateTime<Utc>>,
+    last_error: Option<UpstreamError>,
+    last_call_failed: bool,
+}
+
+/// Reads the shared cache in one step: the newest readings, the poller's last outcome, the
+/// hold's ms left, the calls in the last window (ARGV[1] ms) on Redis's clock.
+const READ_SHARED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local calls = redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[1]), '+inf')
+return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[3]), calls}
+";
 
 fn db_error(e: rusqlite::Error) -> std::io::Error {
     std::io::Error::other(format!("live conditions database: {e}"))
@@ -241,9 +275,11 @@ impl LiveService {
                 breaker: Breaker::new(BREAKER_THRESHOLD, settings.breaker_cooldown),
                 revision: 1,
                 calls_last_hour: 0,
+                locations_of: 0,
             }),
             settings,
             shared: None,
+            lease: crate::shared::Lease::single(),
         };
         let calls = service.with_db(|db| calls_since(db, Utc::now() - TimeDelta::hours(1)))?;
         service.lock().calls_last_hour = calls;
@@ -251,10 +287,94 @@ impl LiveService {
     }
 
     /// Counts the quota and the pace in `redis`, shared with every other instance, instead
-    /// of this instance's database and memory.
-    pub fn with_shared_limits(mut self, redis: Option<crate::shared::Redis>) -> LiveService {
+    /// of this instance's database and memory; shares the readings there; polls only while
+    /// `lease` is held.
+    pub fn with_shared(
+        mut self,
+        redis: Option<crate::shared::Redis>,
+        lease: crate::shared::Lease,
+    ) -> LiveService {
         self.shared = redis;
+        self.lease = lease;
         self
+    }
+
+    /// Takes in what the shared cache holds: newer readings, the poller's last outcome, a
+    /// provider's hold and the calls of the last hour. Nothing to do without Redis.
+    pub async fn read_shared(&self) -> Result<(), String> {
+        let Some(redis) = &self.shared else { return Ok(()) };
+        let (latest, status, hold_ms, calls): (Vec<String>, Option<String>, i64, u32) =
+            redis::Script::new(READ_SHARED)
+                .key(SHARED_LATEST_KEY)
+                .key(SHARED_STATUS_KEY)
+                .key(SHARED_HOLD_KEY)
+                .key(SHARED_CALLS_KEY)
+                .arg(3_600_000u64)
+                .invoke_async(&mut redis.connection())
+                .await
+                .map_err(|e| format!("redis: {}", e.category()))?;
+        let status = status.and_then(|s| serde_json::from_str::<SharedStatus>(&s).ok());
+        let mut state = self.lock();
+        let mut changed = false;
+        for pair in latest.chunks_exact(2) {
+            let Ok(reading) = serde_json::from_str::<Reading>(&pair[1]) else {
+                tracing::warn!(location = %pair[0], "live conditions: unreadable shared reading ignored");
+                continue;
+            };
+            let newer = state.latest.get(&reading.location).is_none_or(|r| r.fetched_at < reading.fetched_at);
+            if newer {
+                state.latest.insert(reading.location.clone(), reading);
+                changed = true;
+            }
+        }
+        if changed {
+            state.revision += 1;
+        }
+        // The poller's own outcome is the newest; the others take it from here.
+        if let Some(status) = status.filter(|_| !self.lease.held()) {
+            state.last_success_at = state.last_success_at.max(status.last_success_at);
+            state.last_error = status.last_error;
+            state.last_call_failed = status.last_call_failed;
+        }
+        if hold_ms > 0 {
+            let until = Instant::now() + Duration::from_millis(hold_ms as u64);
+            state.hold_until = state.hold_until.max(Some(until));
+        }
+        state.calls_last_hour = calls;
+        Ok(())
+    }
+
+    /// Puts this call's outcome in the shared cache, for the other instances and the next
+    /// poller.
+    async fn write_shared(&self, location: &Location, reading: Option<&Reading>, now: DateTime<Utc>) {
+        let Some(redis) = &self.shared else { return };
+        let (status, hold) = {
+            let state = self.lock();
+            let status = SharedStatus {
+                last_success_at: state.last_success_at,
+                last_error: state.last_error.clone(),
+                last_call_failed: state.last_call_failed,
+            };
+            let hold = state.hold_until.map(|until| until.saturating_duration_since(Instant::now()));
+            (status, hold)
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if let Some(reading) = reading {
+            let data = serde_json::to_string(reading).unwrap_or_default();
+            let history_start = now - TimeDelta::from_std(self.settings.history).unwrap_or(TimeDelta::MAX);
+            pipe.hset(SHARED_LATEST_KEY, &location.name, &data)
+                .zadd(SHARED_HISTORY_KEY, &data, reading.fetched_at.timestamp_millis())
+                .zrembyscore(SHARED_HISTORY_KEY, "-inf", history_start.timestamp_millis())
+                .zremrangebyrank(SHARED_HISTORY_KEY, 0, -(MAX_HISTORY_ROWS as isize) - 1);
+        }
+        if let Some(hold) = hold.filter(|h| !h.is_zero()) {
+            pipe.pset_ex(SHARED_HOLD_KEY, 1, hold.as_millis() as u64);
+        }
+        pipe.set(SHARED_STATUS_KEY, serde_json::to_string(&status).unwrap_or_default());
+        if let Err(e) = pipe.query_async::<()>(&mut redis.connection()).await {
+            tracing::warn!(error = %e.category(), "live conditions: outcome not shared");
+        }
     }
 
     /// The pace: `Err(wait)` when it is not this instance's turn yet.
@@ -312,15 +432,38 @@ impl LiveService {
     }
 
     /// Polls forever, one call at a time, sleeping while nothing is due or a limit holds.
+    /// With Redis, every instance reads the shared cache each second and only the lease
+    /// holder polls.
     pub async fn run(self: Arc<Self>) {
         loop {
-            let wait = match self.poll_once().await {
-                Poll::Fetched(_) | Poll::Failed(_) => Duration::ZERO,
-                Poll::NothingDue(wait) | Poll::Held { wait, .. } => wait,
-                Poll::NoLocations => Duration::from_secs(60),
+            if let Err(e) = self.read_shared().await {
+                tracing::warn!(error = %e, "live conditions: shared readings not readable now");
+            }
+            let wait = if !self.lease.held() {
+                self.refresh_locations().await;
+                SHARED_SYNC
+            } else {
+                match self.poll_once().await {
+                    Poll::Fetched(_) | Poll::Failed(_) => Duration::ZERO,
+                    Poll::NothingDue(wait) | Poll::Held { wait, .. } => wait,
+                    Poll::NoLocations => Duration::from_secs(60),
+                }
             };
-            // Re-check at least every 30 s (a new grid may bring new locations).
-            tokio::time::sleep(wait.clamp(Duration::from_millis(200), Duration::from_secs(30))).await;
+            // Re-check at least every 30 s (a new grid may bring new locations), every second
+            // with Redis (the shared cache, the lease).
+            let most = if self.shared.is_some() { SHARED_SYNC } else { Duration::from_secs(30) };
+            tokio::time::sleep(wait.clamp(Duration::from_millis(200), most)).await;
+        }
+    }
+
+    /// The locations of the stored grid, for an instance that does not poll.
+    async fn refresh_locations(&self) {
+        if let Ok(snapshot) = self.store.snapshot().await {
+            let mut state = self.lock();
+            if state.locations_of != snapshot.meta.revision || state.locations.is_empty() {
+                state.locations = locations(&snapshot.data);
+                state.locations_of = snapshot.meta.revision;
+            }
         }
     }
 
@@ -328,7 +471,7 @@ impl LiveService {
     pub async fn poll_once(&self) -> Poll {
         let now = Utc::now();
         let grid_locations = match self.store.snapshot().await {
-            Ok(snapshot) => locations(&snapshot.data),
+            Ok(snapshot) => (snapshot.meta.revision, locations(&snapshot.data)),
             Err(e) => {
                 tracing::warn!(error = %e, "live conditions: grid not readable; polling later");
                 return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(30) };
@@ -337,7 +480,7 @@ impl LiveService {
         let ttl = TimeDelta::from_std(self.settings.ttl).unwrap_or(TimeDelta::MAX);
         let location = {
             let mut state = self.lock();
-            state.locations = grid_locations;
+            (state.locations_of, state.locations) = grid_locations;
             if state.locations.is_empty() {
                 return Poll::NoLocations;
             }
@@ -385,10 +528,13 @@ impl LiveService {
             Ok(Ok(used)) => self.lock().calls_last_hour = used,
             Ok(Err((used, retry_after))) => {
                 let reason = UpstreamError::QuotaExceeded { retry_after };
-                let mut state = self.lock();
-                state.calls_last_hour = used;
-                state.last_error = Some(reason.clone());
+                {
+                    let mut state = self.lock();
+                    state.calls_last_hour = used;
+                    state.last_error = Some(reason.clone());
+                }
                 tracing::warn!(quota, retry_after, "live conditions: hourly quota used up; holding calls");
+                self.write_shared(&location, None, now).await;
                 return Poll::Held { reason, wait: Duration::from_secs(retry_after) };
             }
             Err(e) => {
@@ -401,7 +547,10 @@ impl LiveService {
         let result = self.fetch(&location, now).await;
         let outcome = result.as_ref().map_or_else(UpstreamError::outcome, |_| "ok");
         crate::metrics::upstream("live", outcome, started.elapsed());
-        self.record(&location, result, now)
+        let shared = result.as_ref().ok().cloned();
+        let poll = self.record(&location, result, now);
+        self.write_shared(&location, shared.as_ref(), now).await;
+        poll
     }
 
     fn record(
@@ -649,6 +798,23 @@ impl LiveFeed for LiveService {
     }
 
     async fn history(&self, since: DateTime<Utc>) -> Vec<Reading> {
+        if let Some(redis) = &self.shared {
+            let rows: Result<Vec<String>, _> = redis::cmd("ZRANGEBYSCORE")
+                .arg(SHARED_HISTORY_KEY)
+                .arg(since.timestamp_millis())
+                .arg("+inf")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(5000)
+                .query_async(&mut redis.connection())
+                .await;
+            match rows {
+                Ok(rows) => return rows.iter().filter_map(|d| serde_json::from_str(d).ok()).collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e.category(), "live conditions: shared history not readable; this instance's own")
+                }
+            }
+        }
         let db = self.db.clone();
         let rows = tokio::task::spawn_blocking(move || {
             let db = db.lock().unwrap_or_else(|p| p.into_inner());
@@ -688,7 +854,12 @@ impl LiveFeed for NotConfigured {
 }
 
 /// The feed the config selects; starts its polling task when there is one.
-pub fn start(config: &Config, store: Arc<dyn GridStore>) -> std::io::Result<Arc<dyn LiveFeed>> {
+pub fn start(
+    config: &Config,
+    store: Arc<dyn GridStore>,
+    redis: Option<crate::shared::Redis>,
+    lease: crate::shared::Lease,
+) -> std::io::Result<Arc<dyn LiveFeed>> {
     let Some(settings) = Settings::from_config(config) else {
         tracing::info!("live conditions: no provider configured");
         return Ok(Arc::new(NotConfigured));
@@ -699,8 +870,7 @@ pub fn start(config: &Config, store: Arc<dyn GridStore>) -> std::io::Result<Arc<
         hourly_quota = settings.hourly_quota,
         "live conditions: polling"
     );
-    let shared = crate::shared::Redis::from_config(config).map_err(std::io::Error::other)?;
-    let service = Arc::new(LiveService::open(settings, store, &config.data_dir)?.with_shared_limits(shared));
+    let service = Arc::new(LiveService::open(settings, store, &config.data_dir)?.with_shared(redis, lease));
     tokio::spawn(service.clone().run());
     Ok(service)
 }

@@ -18,6 +18,11 @@
 //! reported usage afterwards. Failed attempts (429, 5xx, timeouts) are retried a bounded
 //! number of times with backoff, honouring `Retry-After`, before any text is shown.
 //!
+//! With `GRIDSCOPE_REDIS_URL` set, every instance counts the same budget, pace and
+//! per-client limit in Redis, and a finished answer is kept there for the cache time, so an
+//! identical question on another instance is answered from it without a call
+//! ([`crate::shared`]).
+//!
 //! The prompt is fixed; the question travels as a JSON string inside the user message, marked
 //! as data. No tools are offered to the model. The key goes only into the request headers.
 
@@ -166,7 +171,33 @@ enum Progress {
 struct Budget {
     db: Mutex<Connection>,
     limit: u64,
+    /// Set: the budget is counted in Redis for every instance together.
+    shared: Option<crate::shared::Redis>,
 }
+
+/// Redis keys: the tokens of a UTC day (`…:tokens:2026-11-26`), the pace, a client's limit,
+/// a finished answer (by the hash of its cache key).
+const SHARED_TOKENS_KEY: &str = "gridscope:analyst:tokens:";
+const SHARED_PACE_KEY: &str = "gridscope:analyst:pace";
+const SHARED_CLIENT_KEY: &str = "gridscope:analyst:client:";
+const SHARED_ANSWER_KEY: &str = "gridscope:analyst:answer:";
+
+/// Reserve: KEYS[1] the day's tokens; ARGV: tokens, limit. {1, used} or {0, used}.
+const RESERVE_TOKENS: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, used} end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], 172800)
+return {1, used + tonumber(ARGV[1])}
+";
+
+/// Settle: add ARGV[1] (may be negative) to the day's tokens, never below 0.
+const SETTLE_TOKENS: &str = r"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+if used < 0 then used = 0 end
+redis.call('SET', KEYS[1], used, 'EX', 172800)
+return used
+";
 
 impl Budget {
     fn open(data_dir: &Path, limit: u64) -> std::io::Result<Budget> {
@@ -182,7 +213,11 @@ impl Budget {
              );",
         )
         .map_err(std::io::Error::other)?;
-        Ok(Budget { db: Mutex::new(db), limit })
+        Ok(Budget { db: Mutex::new(db), limit, shared: None })
+    }
+
+    fn shared_key() -> String {
+        format!("{SHARED_TOKENS_KEY}{}", Utc::now().date_naive())
     }
 
     fn with_db<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
@@ -191,7 +226,12 @@ impl Budget {
     }
 
     /// Tokens counted today.
-    fn used_today(&self) -> u64 {
+    async fn used_today(&self) -> u64 {
+        if let Some(redis) = &self.shared {
+            let used: Result<Option<u64>, _> =
+                redis::cmd("GET").arg(Self::shared_key()).query_async(&mut redis.connection()).await;
+            return used.ok().flatten().unwrap_or(0);
+        }
         let day = Utc::now().date_naive().to_string();
         self.with_db(|db| {
             db.query_row("SELECT tokens FROM token_use WHERE day = ?1", [&day], |r| r.get::<_, i64>(0))
@@ -203,12 +243,28 @@ impl Budget {
 
     /// Counts `tokens` today if they fit in the budget; `Err` with the seconds to the next
     /// UTC day when they do not (or the database cannot be written: then nothing is spent).
-    fn reserve(&self, tokens: u64) -> Result<(), UpstreamError> {
+    async fn reserve(&self, tokens: u64) -> Result<(), UpstreamError> {
         let now = Utc::now();
         let day = now.date_naive().to_string();
         let next_day =
             (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         let wait = (next_day - now).num_seconds().max(1) as u64;
+        if let Some(redis) = &self.shared {
+            let answer: Result<(u8, u64), _> = redis::Script::new(RESERVE_TOKENS)
+                .key(Self::shared_key())
+                .arg(tokens)
+                .arg(self.limit)
+                .invoke_async(&mut redis.connection())
+                .await;
+            return match answer {
+                Ok((1, _)) => Ok(()),
+                Ok(_) => Err(UpstreamError::BudgetExhausted { retry_after: wait }),
+                Err(e) => {
+                    tracing::error!(error = %e.category(), "shared token budget not reachable; not calling the model");
+                    Err(UpstreamError::BudgetExhausted { retry_after: 5 })
+                }
+            };
+        }
         let fits = self.with_db(|db| {
             let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let used: i64 = tx
@@ -237,8 +293,19 @@ impl Budget {
     }
 
     /// Corrects today's count once the real use is known (`delta` may be negative).
-    fn settle(&self, delta: i64) {
+    async fn settle(&self, delta: i64) {
         if delta == 0 {
+            return;
+        }
+        if let Some(redis) = &self.shared {
+            let answer: Result<i64, _> = redis::Script::new(SETTLE_TOKENS)
+                .key(Self::shared_key())
+                .arg(delta)
+                .invoke_async(&mut redis.connection())
+                .await;
+            if let Err(e) = answer {
+                tracing::error!(error = %e.category(), "shared token budget cannot be settled");
+            }
             return;
         }
         let day = Utc::now().date_naive().to_string();
@@ -261,6 +328,8 @@ struct Inner {
     per_client: DefaultKeyedRateLimiter<String>,
     breaker: Mutex<Breaker>,
     cache: moka::future::Cache<String, Arc<watch::Sender<Progress>>>,
+    /// Set: the limits, the budget and finished answers are shared through Redis.
+    shared: Option<crate::shared::Redis>,
 }
 
 /// The configured language model, with its limits. Cheap to clone.
@@ -270,8 +339,13 @@ pub struct LlmService {
 }
 
 impl LlmService {
-    /// Opens the budget database in `data_dir` and sets up the limits.
-    pub fn open(settings: Settings, data_dir: &Path) -> std::io::Result<LlmService> {
+    /// Opens the budget database in `data_dir` and sets up the limits, counted in `redis`
+    /// for every instance together when given.
+    pub fn open(
+        settings: Settings,
+        data_dir: &Path,
+        redis: Option<crate::shared::Redis>,
+    ) -> std::io::Result<LlmService> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -282,7 +356,10 @@ impl LlmService {
         let per_hour = NonZeroU32::new(settings.client_requests_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
         Ok(LlmService {
             inner: Arc::new(Inner {
-                budget: Budget::open(data_dir, settings.daily_token_budget)?,
+                budget: Budget {
+                    shared: redis.clone(),
+                    ..Budget::open(data_dir, settings.daily_token_budget)?
+                },
                 pace: RateLimiter::direct(Quota::per_minute(per_minute)),
                 per_client: RateLimiter::keyed(Quota::per_hour(per_hour)),
                 breaker: Mutex::new(Breaker::new(BREAKER_THRESHOLD, settings.breaker_cooldown)),
@@ -292,24 +369,28 @@ impl LlmService {
                     .build(),
                 http,
                 settings,
+                shared: redis,
             }),
         })
     }
 
     /// Tokens counted against today's budget.
-    pub fn tokens_used_today(&self) -> u64 {
-        self.inner.budget.used_today()
+    pub async fn tokens_used_today(&self) -> u64 {
+        self.inner.budget.used_today().await
     }
 }
 
 /// The model the config selects, if any.
-pub fn start(config: &Config) -> std::io::Result<Option<Arc<dyn AnswerModel>>> {
+pub fn start(
+    config: &Config,
+    redis: Option<crate::shared::Redis>,
+) -> std::io::Result<Option<Arc<dyn AnswerModel>>> {
     let Some(settings) = Settings::from_config(config) else {
         tracing::info!("no AI provider configured: the analyst answers offline");
         return Ok(None);
     };
     tracing::info!(provider = %settings.label(), base_url = %settings.base_url, "AI analyst configured");
-    Ok(Some(Arc::new(LlmService::open(settings, &config.data_dir)?)))
+    Ok(Some(Arc::new(LlmService::open(settings, &config.data_dir, redis)?)))
 }
 
 #[async_trait::async_trait]
@@ -326,6 +407,25 @@ impl AnswerModel for LlmService {
             return Err(UpstreamError::ClientLimited { retry_after: wait.as_secs().max(1) }.to_public(WHAT));
         }
         let key = cache_key(&inner.settings, &request);
+        if let Some(redis) = inner.shared.as_ref().filter(|_| !inner.cache.contains_key(&key)) {
+            // Another instance may have answered it: then no call and no limit spent.
+            if let Some(text) = inner.shared_answer(redis, &key).await {
+                crate::metrics::cache("analyst", true);
+                let piece = futures_util::stream::once(async move { Ok(text) });
+                return Ok(ModelAnswer { label: self.label(), cached: true, pieces: Box::pin(piece) });
+            }
+            let hour = Duration::from_secs(3600) / inner.settings.client_requests_per_hour.max(1);
+            let client = format!("{SHARED_CLIENT_KEY}{}", request.client.0);
+            match redis.limit(&client, hour, inner.settings.client_requests_per_hour.max(1)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(retry_after)) => {
+                    return Err(UpstreamError::ClientLimited { retry_after }.to_public(WHAT))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.category(), "shared analyst limit not reachable; this instance's holds")
+                }
+            }
+        }
         let entry = inner
             .cache
             .entry(key.clone())
@@ -431,7 +531,7 @@ impl Inner {
         // a token) and the answer limit.
         let reserved =
             (SYSTEM_PROMPT.len() + user.len()) as u64 / 3 + 16 + u64::from(self.settings.max_answer_tokens);
-        if let Err(e) = self.budget.reserve(reserved) {
+        if let Err(e) = self.budget.reserve(reserved).await {
             tracing::warn!(reserved, limit = self.settings.daily_token_budget, "daily token budget used up");
             return fail(e);
         }
@@ -443,6 +543,17 @@ impl Inner {
                 let wait = not_until
                     .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
                 return Err(UpstreamError::Paced { retry_after: wait.as_secs().max(1) });
+            }
+            if let Some(redis) = &self.shared {
+                let per_minute = self.settings.requests_per_minute.max(1);
+                let period = Duration::from_secs(60) / per_minute;
+                match redis.limit(SHARED_PACE_KEY, period, per_minute).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(retry_after)) => return Err(UpstreamError::Paced { retry_after }),
+                    Err(e) => {
+                        tracing::warn!(error = %e.category(), "shared analyst pace not reachable; this instance's holds")
+                    }
+                }
             }
             let started = Instant::now();
             let result = self.send(&user).await;
@@ -472,7 +583,7 @@ impl Inner {
             Ok(response) => response,
             Err(e) => {
                 // Nothing was generated: the reservation is returned.
-                self.budget.settle(-(reserved as i64));
+                self.budget.settle(-(reserved as i64)).await;
                 tracing::warn!(error = %e, "AI provider unavailable");
                 return fail(e);
             }
@@ -483,7 +594,7 @@ impl Inner {
                 .await
                 .unwrap_or_else(|_| Err(UpstreamError::Timeout(self.settings.answer_timeout.as_secs())));
         if let (Some(input), Some(output)) = (usage.input, usage.output) {
-            self.budget.settle((input + output) as i64 - reserved as i64);
+            self.budget.settle((input + output) as i64 - reserved as i64).await;
         }
         self.record(outcome.as_ref().copied());
         let text = match &*progress.borrow() {
@@ -497,6 +608,9 @@ impl Inner {
                     output_tokens = usage.output,
                     "AI answer complete"
                 );
+                if let Some(redis) = &self.shared {
+                    self.share_answer(redis, request, &text).await;
+                }
                 progress.send_replace(Progress::Done(text));
                 Ok(())
             }
@@ -504,6 +618,37 @@ impl Inner {
                 tracing::warn!(error = %e, chars = text.len(), "AI answer broke off");
                 Err((text, e))
             }
+        }
+    }
+
+    /// The key of a finished answer in Redis: a hash, so the question is not a key name.
+    fn shared_answer_key(key: &str) -> String {
+        format!("{SHARED_ANSWER_KEY}{}", crate::backup::sha256_hex(key.as_bytes()))
+    }
+
+    /// A finished answer another instance (or this one) kept in Redis.
+    async fn shared_answer(&self, redis: &crate::shared::Redis, key: &str) -> Option<String> {
+        let answer: Result<Option<String>, _> =
+            redis::cmd("GET").arg(Self::shared_answer_key(key)).query_async(&mut redis.connection()).await;
+        answer.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.category(), "shared analyst answers not readable; asking the model");
+            None
+        })
+    }
+
+    /// Keeps a finished answer in Redis for the cache time.
+    async fn share_answer(&self, redis: &crate::shared::Redis, request: &ModelRequest, text: &str) {
+        let key = Self::shared_answer_key(&cache_key(&self.settings, request));
+        let seconds = self.settings.cache_ttl.as_secs().max(1);
+        let kept: Result<(), _> = redis::cmd("SET")
+            .arg(key)
+            .arg(text)
+            .arg("EX")
+            .arg(seconds)
+            .query_async(&mut redis.connection())
+            .await;
+        if let Err(e) = kept {
+            tracing::warn!(error = %e.category(), "analyst answer not shared");
         }
     }
 

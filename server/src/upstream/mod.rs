@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use app::error::{AppError, ErrorCode};
 
 /// Why an upstream call gave no usable answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum UpstreamError {
     #[error("the provider rejected the key (HTTP {0})")]
     Rejected(u16),

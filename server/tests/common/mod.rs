@@ -51,7 +51,7 @@ impl TestServer {
             grace: std::time::Duration::from_secs(1),
         };
         let store = server::commands::open_store(&config).unwrap();
-        let model = server::upstream::llm::start(&config).unwrap();
+        let model = server::upstream::llm::start(&config, None).unwrap();
         let state = server::http::AppState::new(config, store).unwrap().with_model(model);
         let accounts = state.accounts.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
