@@ -291,3 +291,29 @@ async fn accounts_live_in_the_store_and_survive_a_restart() {
     assert!(!format!("{olga:?}").contains("argon2"), "Debug never shows the hash");
     assert!(reopened.account("bob").await.unwrap().is_none());
 }
+
+/// Signed-in requests take the account as read for at most `ACCOUNT_RECHECK`: a change made
+/// in this process counts at once, one made by another process (the CLI here) within it.
+#[tokio::test]
+async fn an_account_changed_by_the_cli_counts_within_the_recheck_time() {
+    let server = TestServer::start(&[]).await;
+    server.add_user("olga", Role::Operator, PASSWORD).await;
+    let cookie = server.sign_in("olga", PASSWORD).await;
+    assert_eq!(server.whoami(Some(&cookie)).await.role, Role::Operator);
+    let disabled = std::process::Command::new(env!("CARGO_BIN_EXE_gridscope"))
+        .args(["user", "disable", "olga"])
+        .env("GRIDSCOPE_DATA_DIR", server.dir.path().join("data"))
+        .env("GRIDSCOPE_DEMO_GRID", "none")
+        .output()
+        .unwrap();
+    assert!(disabled.status.success(), "{disabled:?}");
+    let changed = std::time::Instant::now();
+    while server.whoami(Some(&cookie)).await != Principal::viewer() {
+        assert!(
+            changed.elapsed() < server::auth::ACCOUNT_RECHECK + std::time::Duration::from_millis(500),
+            "the disabled account still counts after {:?}",
+            changed.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

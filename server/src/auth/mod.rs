@@ -194,11 +194,19 @@ pub struct Accounts {
     client_failures: moka::sync::Cache<String, u32>,
     /// Set: the failures per address are also counted in Redis, for every instance together.
     shared: Option<crate::shared::Redis>,
+    /// What a session's account allows (role, enabled, generation), read at most once per
+    /// [`ACCOUNT_RECHECK`] per account: signed-in requests then read no account record.
+    /// Emptied of an account when this process changes it; a change by another process (the
+    /// CLI, another instance) counts within that time.
+    principals: moka::sync::Cache<String, Option<Arc<crate::store::Account>>>,
     /// Serialises read-modify-write of accounts (failure counters, generation).
     updates: Mutex<()>,
     /// Verified against when the account does not exist, so unknown names take as long.
     decoy_hash: tokio::sync::OnceCell<String>,
 }
+
+/// How long a session's account is taken as read (see `Accounts::principals`).
+pub const ACCOUNT_RECHECK: Duration = Duration::from_secs(1);
 
 fn bad_credentials() -> AppError {
     AppError::new(ErrorCode::Unauthorized, "The user name or password is wrong.")
@@ -219,6 +227,10 @@ impl Accounts {
             limits,
             client_failures,
             shared: None,
+            principals: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ACCOUNT_RECHECK)
+                .build(),
             updates: Mutex::new(()),
             decoy_hash: tokio::sync::OnceCell::new(),
         }
@@ -324,18 +336,24 @@ impl Accounts {
             self.store.account(&username).await?.ok_or_else(|| AccountError::NotFound(username.clone()))?;
         edit(&mut account);
         self.store.save_account(&account).await?;
+        self.principals.invalidate(&username);
         Ok(account)
     }
 
     /// The signed-in caller a session stands for, or `None` when the session no longer counts
     /// (account gone, disabled, or its sessions ended since).
     pub async fn principal_for(&self, session: &SessionAuth) -> Result<Option<Principal>, StoreError> {
-        Ok(self
-            .store
-            .account(&session.username)
-            .await?
+        let account = match self.principals.get(&session.username) {
+            Some(account) => account,
+            None => {
+                let account = self.store.account(&session.username).await?.map(Arc::new);
+                self.principals.insert(session.username.clone(), account.clone());
+                account
+            }
+        };
+        Ok(account
             .filter(|a| a.enabled && a.generation == session.generation)
-            .map(|a| Principal::account(a.username, a.role)))
+            .map(|a| Principal::account(a.username.clone(), a.role)))
     }
 
     async fn audit_as(&self, actor: &str, action: &str, target: Option<&str>, client: &str, outcome: &str) {

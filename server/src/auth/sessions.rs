@@ -36,11 +36,19 @@ pub const DEVELOPMENT_COOKIE: &str = "gridscope_session";
 /// Session key of the last time the idle expiry was pushed forward.
 const SEEN_KEY: &str = "seen";
 
-/// Session records in SQLite: `id → (expiry, JSON record)`.
+/// Session records in SQLite: `id → (expiry, JSON record)`, with the records in use also
+/// held in memory, so a signed-in request reads nothing from the database. Only this process
+/// writes its session database (each instance has its own), and every write here updates
+/// the memory too, so the two never differ.
 #[derive(Clone)]
 pub struct SqliteSessions {
     connection: Serial,
+    recent: moka::sync::Cache<Id, Arc<Record>>,
 }
+
+/// Session records held in memory, and for how long after their last use.
+const RECENT_SESSIONS: u64 = 20_000;
+const RECENT_FOR: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for SqliteSessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,7 +74,9 @@ impl SqliteSessions {
                  CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);",
             )
             .map_err(unavailable)?;
-        Ok(SqliteSessions { connection: Serial::new(connection) })
+        let recent =
+            moka::sync::Cache::builder().max_capacity(RECENT_SESSIONS).time_to_idle(RECENT_FOR).build();
+        Ok(SqliteSessions { connection: Serial::new(connection), recent })
     }
 
     async fn with<T: Send + 'static>(
@@ -108,6 +118,7 @@ impl SessionStore for SqliteSessions {
                 })
                 .await?;
             if added == 1 {
+                self.recent.insert(record.id, Arc::new(record.clone()));
                 return Ok(());
             }
             // An id collision (2^-128): draw another.
@@ -125,12 +136,38 @@ impl SessionStore for SqliteSessions {
                 params![id, expires, json],
             )
         })
-        .await
-        .map(drop)
+        .await?;
+        self.recent.insert(record.id, Arc::new(record.clone()));
+        Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let (id, now) = (id.to_string(), time::OffsetDateTime::now_utc().unix_timestamp());
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(record) = self.recent.get(id) {
+            if record.expiry_date > now {
+                return Ok(Some(Record::clone(&record)));
+            }
+            self.recent.invalidate(id);
+            return Ok(None);
+        }
+        let record = self.load_stored(id, now.unix_timestamp()).await?;
+        if let Some(record) = &record {
+            self.recent.insert(*id, Arc::new(record.clone()));
+        }
+        Ok(record)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.recent.invalidate(id);
+        let id = id.to_string();
+        self.with(move |c| c.execute("DELETE FROM sessions WHERE id = ?1", [id])).await.map(drop)
+    }
+}
+
+impl SqliteSessions {
+    /// The record as stored, if not expired.
+    async fn load_stored(&self, id: &Id, now: i64) -> session_store::Result<Option<Record>> {
+        let id = id.to_string();
         let json: Option<String> = self
             .with(move |c| {
                 c.query_row(
@@ -143,11 +180,6 @@ impl SessionStore for SqliteSessions {
             .await?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| session_store::Error::Decode(e.to_string())))
             .transpose()
-    }
-
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        let id = id.to_string();
-        self.with(move |c| c.execute("DELETE FROM sessions WHERE id = ?1", [id])).await.map(drop)
     }
 }
 
@@ -388,4 +420,61 @@ pub async fn authenticate(
     };
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn record(seconds_left: i64, value: &str) -> Record {
+        Record {
+            id: Id::default(),
+            data: HashMap::from([("k".to_owned(), serde_json::json!(value))]),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds_left),
+        }
+    }
+
+    /// What a fresh process would read from the database (no records in memory).
+    async fn stored(dir: &Path, id: &Id) -> Option<Record> {
+        SqliteSessions::open(dir).unwrap().load(id).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn records_in_memory_follow_every_write_and_the_database_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = SqliteSessions::open(dir.path()).unwrap();
+        let mut first = record(600, "one");
+        sessions.create(&mut first).await.unwrap();
+        assert_eq!(sessions.load(&first.id).await.unwrap(), Some(first.clone()));
+        assert_eq!(stored(dir.path(), &first.id).await, Some(first.clone()));
+        // A save replaces what is held as well as what is stored.
+        let mut changed = first.clone();
+        changed.data.insert("k".to_owned(), serde_json::json!("two"));
+        sessions.save(&changed).await.unwrap();
+        assert_eq!(sessions.load(&first.id).await.unwrap(), Some(changed.clone()));
+        assert_eq!(stored(dir.path(), &first.id).await, Some(changed));
+        // Deleted: gone from both.
+        sessions.delete(&first.id).await.unwrap();
+        assert_eq!(sessions.load(&first.id).await.unwrap(), None);
+        assert_eq!(stored(dir.path(), &first.id).await, None);
+    }
+
+    #[tokio::test]
+    async fn an_expired_record_is_not_loaded_from_memory_or_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let sessions = SqliteSessions::open(dir.path()).unwrap();
+        let mut short = record(1, "short");
+        sessions.create(&mut short).await.unwrap();
+        assert!(sessions.load(&short.id).await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(sessions.load(&short.id).await.unwrap(), None, "expired while held in memory");
+        assert_eq!(stored(dir.path(), &short.id).await, None);
+        // A record read from the database is held from then on.
+        let mut long = record(600, "long");
+        sessions.create(&mut long).await.unwrap();
+        let other = SqliteSessions::open(dir.path()).unwrap();
+        assert_eq!(other.load(&long.id).await.unwrap(), Some(long.clone()));
+        assert!(other.recent.get(&long.id).is_some());
+    }
 }

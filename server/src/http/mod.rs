@@ -20,10 +20,14 @@ use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use tower::ServiceBuilder;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate, SizeAbove};
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 /// Responses with bodies up to this size go out uncompressed.
 pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
+/// Compression level of answers made on the fly (brotli quality; gzip and zstd levels).
+/// Brotli from quality 4 up keeps a 4 MiB hash table per response under way; 3 keeps
+/// 256 KiB, for answers a few per cent larger (see docs/benchmarks.md).
+pub const COMPRESS_QUALITY: i32 = 3;
 
 use app::error::{AppError, ErrorCode};
 use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
@@ -184,7 +188,7 @@ fn app_routes(state: AppState) -> Router {
         // Nor are bodies under 1 KiB: they would save a few hundred bytes at most, while
         // setting up a compressor for each cost the Overview half its throughput.
         .layer(
-            CompressionLayer::new().compress_when(
+            CompressionLayer::new().quality(CompressionLevel::Precise(COMPRESS_QUALITY)).compress_when(
                 DefaultPredicate::new()
                     .and(SizeAbove::new(COMPRESS_ABOVE_BYTES))
                     .and(NotForContentType::const_new("application/octet-stream")),
