@@ -304,12 +304,28 @@ async fn the_upstream_quota_holds_across_three_instances() {
         ("GRIDSCOPE_LIVE_CALLS_PER_MINUTE", "600".into()),
         ("GRIDSCOPE_LIVE_TTL_SECONDS", "1".into()),
         ("GRIDSCOPE_LEASE_SECONDS", "2".into()),
+        // The visitors below all come from 127.0.0.1.
+        ("GRIDSCOPE_RATE_CLIENT_BURST", "1000".into()),
     ];
     deployment.grid = Some("mv_oberrhein");
     let mut instances =
         vec![Some(deployment.start().await), Some(deployment.start().await), Some(deployment.start().await)];
 
     let calls = || async { upstream.received_requests().await.unwrap().len() };
+    // Visitors load the live conditions on every instance meanwhile (300 requests, 30 at a
+    // time): page views read what the pollers hold and never call the upstream themselves.
+    let bases: Vec<String> = instances.iter().flatten().map(|i| i.base.clone()).collect();
+    let visitors = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(0..300)
+            .map(|n| {
+                let base = bases[n % bases.len()].clone();
+                async move { post_form(&base, "/api/live_conditions", &[], None).await.status() }
+            })
+            .buffer_unordered(30)
+            .collect::<Vec<_>>()
+            .await
+    });
     let started = Instant::now();
     while calls().await < QUOTA {
         assert!(
@@ -319,6 +335,8 @@ async fn the_upstream_quota_holds_across_three_instances() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let answered = visitors.await.unwrap();
+    assert!(answered.iter().all(|s| *s == 200), "{answered:?}");
     // Several more turns of every poller: still no call beyond the quota.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(calls().await, QUOTA, "three instances share one hourly quota");
