@@ -126,8 +126,7 @@ impl Redis {
         window: Duration,
         quota: u32,
     ) -> Result<Result<u32, (u32, u64)>, redis::RedisError> {
-        let script = redis::Script::new(ADMIT_CALL);
-        let (admitted, used, retry_ms): (u8, u32, u64) = script
+        let (admitted, used, retry_ms): (u8, u32, u64) = ADMIT_CALL
             .key(key)
             .arg(window.as_millis() as u64)
             .arg(quota)
@@ -146,8 +145,7 @@ impl Redis {
         period: Duration,
         burst: u32,
     ) -> Result<Result<(), u64>, redis::RedisError> {
-        let script = redis::Script::new(LIMIT);
-        let (allowed, retry_us): (u8, u64) = script
+        let (allowed, retry_us): (u8, u64) = LIMIT
             .key(key)
             .arg((period.as_micros() as u64).max(1))
             .arg(burst.max(1))
@@ -279,7 +277,7 @@ impl Lease {
     pub async fn renew(&self) -> Result<bool, redis::RedisError> {
         let Some(shared) = &self.shared else { return Ok(true) };
         let sent = std::time::Instant::now();
-        let answer: Result<u8, _> = redis::Script::new(RENEW_LEASE)
+        let answer: Result<u8, _> = RENEW_LEASE
             .key(&shared.key)
             .arg(&shared.holder)
             .arg(shared.time.as_millis() as u64)
@@ -307,7 +305,7 @@ impl Lease {
     pub async fn release(&self) {
         let Some(shared) = &self.shared else { return };
         shared.view.lock().unwrap_or_else(|p| p.into_inner()).held_until = None;
-        let answer: Result<u8, _> = redis::Script::new(RELEASE_LEASE)
+        let answer: Result<u8, _> = RELEASE_LEASE
             .key(&shared.key)
             .arg(&shared.holder)
             .invoke_async(&mut shared.redis.connection())
@@ -347,7 +345,9 @@ impl Lease {
 }
 
 /// Take or renew: KEYS[1] the lease; ARGV: the holder, the time in ms. Returns 1 when held.
-const RENEW_LEASE: &str = r"
+static RENEW_LEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -358,20 +358,28 @@ if not holder then
   return 1
 end
 return 0
-";
+",
+    )
+});
 
 /// Hand over: delete the lease only if this holder has it.
-const RELEASE_LEASE: &str = r"
+static RELEASE_LEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
-";
+",
+    )
+});
 
 /// The quota script: drop calls older than the window, count, and record this call when
 /// there is room. KEYS[1]: the calls (a sorted set scored by the time in ms); ARGV: window
 /// in ms, quota, a unique member. Returns {admitted, used, ms until the oldest call leaves}.
-const ADMIT_CALL: &str = r"
+static ADMIT_CALL: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
@@ -384,13 +392,17 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, used + 1, 0}
-";
+",
+    )
+});
 
 /// The rate-limit script (GCRA). KEYS[1]: the theoretical arrival time in µs; ARGV: the
 /// period in µs, the burst. A request is refused while the arrival time is more than
 /// (burst - 1) periods ahead; else the arrival time moves one period on. Returns {allowed,
 /// µs to wait}.
-const LIMIT: &str = r"
+static LIMIT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local period = tonumber(ARGV[1])
@@ -403,4 +415,6 @@ end
 local next = tat + period
 redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000) + 1)
 return {1, 0}
-";
+",
+    )
+});

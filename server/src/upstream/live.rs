@@ -204,12 +204,16 @@ struct SharedStatus {
 
 /// Reads the shared cache in one step: the newest readings, the poller's last outcome, the
 /// hold's ms left, the calls in the last window (ARGV[1] ms) on Redis's clock.
-const READ_SHARED: &str = r"
+static READ_SHARED: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local calls = redis.call('ZCOUNT', KEYS[4], now - tonumber(ARGV[1]), '+inf')
 return {redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('PTTL', KEYS[3]), calls}
-";
+",
+    )
+});
 
 fn db_error(e: rusqlite::Error) -> std::io::Error {
     std::io::Error::other(format!("live conditions database: {e}"))
@@ -303,16 +307,15 @@ impl LiveService {
     /// provider's hold and the calls of the last hour. Nothing to do without Redis.
     pub async fn read_shared(&self) -> Result<(), String> {
         let Some(redis) = &self.shared else { return Ok(()) };
-        let (latest, status, hold_ms, calls): (Vec<String>, Option<String>, i64, u32) =
-            redis::Script::new(READ_SHARED)
-                .key(SHARED_LATEST_KEY)
-                .key(SHARED_STATUS_KEY)
-                .key(SHARED_HOLD_KEY)
-                .key(SHARED_CALLS_KEY)
-                .arg(3_600_000u64)
-                .invoke_async(&mut redis.connection())
-                .await
-                .map_err(|e| format!("redis: {}", e.category()))?;
+        let (latest, status, hold_ms, calls): (Vec<String>, Option<String>, i64, u32) = READ_SHARED
+            .key(SHARED_LATEST_KEY)
+            .key(SHARED_STATUS_KEY)
+            .key(SHARED_HOLD_KEY)
+            .key(SHARED_CALLS_KEY)
+            .arg(3_600_000u64)
+            .invoke_async(&mut redis.connection())
+            .await
+            .map_err(|e| format!("redis: {}", e.category()))?;
         let status = status.and_then(|s| serde_json::from_str::<SharedStatus>(&s).ok());
         let mut state = self.lock();
         let mut changed = false;
@@ -440,7 +443,8 @@ impl LiveService {
                 tracing::warn!(error = %e, "live conditions: shared readings not readable now");
             }
             let wait = if !self.lease.held() {
-                self.refresh_locations().await;
+                // Only for the status page: a grid not readable now is read next time.
+                let _ = self.refresh_locations().await;
                 SHARED_SYNC
             } else {
                 match self.poll_once().await {
@@ -456,31 +460,27 @@ impl LiveService {
         }
     }
 
-    /// The locations of the stored grid, for an instance that does not poll.
-    async fn refresh_locations(&self) {
-        if let Ok(snapshot) = self.store.snapshot().await {
-            let mut state = self.lock();
-            if state.locations_of != snapshot.meta.revision || state.locations.is_empty() {
-                state.locations = locations(&snapshot.data);
-                state.locations_of = snapshot.meta.revision;
-            }
+    /// The locations of the stored grid, found again only when its revision changed.
+    async fn refresh_locations(&self) -> Result<(), app::ports::StoreError> {
+        let snapshot = self.store.snapshot().await?;
+        let mut state = self.lock();
+        if state.locations_of != snapshot.meta.revision || state.locations.is_empty() {
+            state.locations = locations(&snapshot.data);
+            state.locations_of = snapshot.meta.revision;
         }
+        Ok(())
     }
 
     /// One step: call the upstream for the most overdue location if every limit allows it.
     pub async fn poll_once(&self) -> Poll {
         let now = Utc::now();
-        let grid_locations = match self.store.snapshot().await {
-            Ok(snapshot) => (snapshot.meta.revision, locations(&snapshot.data)),
-            Err(e) => {
-                tracing::warn!(error = %e, "live conditions: grid not readable; polling later");
-                return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(30) };
-            }
-        };
+        if let Err(e) = self.refresh_locations().await {
+            tracing::warn!(error = %e, "live conditions: grid not readable; polling later");
+            return Poll::Held { reason: UpstreamError::Unreachable, wait: Duration::from_secs(30) };
+        }
         let ttl = TimeDelta::from_std(self.settings.ttl).unwrap_or(TimeDelta::MAX);
         let location = {
-            let mut state = self.lock();
-            (state.locations_of, state.locations) = grid_locations;
+            let state = self.lock();
             if state.locations.is_empty() {
                 return Poll::NoLocations;
             }

@@ -183,21 +183,29 @@ const SHARED_CLIENT_KEY: &str = "gridscope:analyst:client:";
 const SHARED_ANSWER_KEY: &str = "gridscope:analyst:answer:";
 
 /// Reserve: KEYS[1] the day's tokens; ARGV: tokens, limit. {1, used} or {0, used}.
-const RESERVE_TOKENS: &str = r"
+static RESERVE_TOKENS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, used} end
 redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], 172800)
 return {1, used + tonumber(ARGV[1])}
-";
+",
+    )
+});
 
 /// Settle: add ARGV[1] (may be negative) to the day's tokens, never below 0.
-const SETTLE_TOKENS: &str = r"
+static SETTLE_TOKENS: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
 local used = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
 if used < 0 then used = 0 end
 redis.call('SET', KEYS[1], used, 'EX', 172800)
 return used
-";
+",
+    )
+});
 
 impl Budget {
     fn open(data_dir: &Path, limit: u64) -> std::io::Result<Budget> {
@@ -250,7 +258,7 @@ impl Budget {
             (now.date_naive() + chrono::Days::new(1)).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         let wait = (next_day - now).num_seconds().max(1) as u64;
         if let Some(redis) = &self.shared {
-            let answer: Result<(u8, u64), _> = redis::Script::new(RESERVE_TOKENS)
+            let answer: Result<(u8, u64), _> = RESERVE_TOKENS
                 .key(Self::shared_key())
                 .arg(tokens)
                 .arg(self.limit)
@@ -298,11 +306,8 @@ impl Budget {
             return;
         }
         if let Some(redis) = &self.shared {
-            let answer: Result<i64, _> = redis::Script::new(SETTLE_TOKENS)
-                .key(Self::shared_key())
-                .arg(delta)
-                .invoke_async(&mut redis.connection())
-                .await;
+            let answer: Result<i64, _> =
+                SETTLE_TOKENS.key(Self::shared_key()).arg(delta).invoke_async(&mut redis.connection()).await;
             if let Err(e) = answer {
                 tracing::error!(error = %e.category(), "shared token budget cannot be settled");
             }
