@@ -14,6 +14,13 @@ use server::http::{router, AppState};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Before `main`: the Rust runtime allocates before `main` runs (see
+/// `server::memory::configure_allocator`).
+#[ctor::ctor(unsafe)]
+fn configure_allocator() {
+    server::memory::configure_allocator();
+}
+
 fn main() -> ExitCode {
     server::memory::disable_huge_pages();
     let cli = Cli::parse();

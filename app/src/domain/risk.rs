@@ -213,8 +213,10 @@ pub fn score_each(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
 /// explained scores take about a kilobyte each.
 pub struct RiskTable {
     scores: Vec<f64>,
-    /// Customers behind and recent incidents of each asset: the rest of its context.
-    exposure: Vec<(u64, u32)>,
+    /// The rest of each asset's context: the customers behind it (in asset order) and, for
+    /// the few assets with any, their recent incidents (by asset index).
+    customers_behind: Vec<u64>,
+    recent_incidents: Vec<(u32, u32)>,
     current_year: i32,
     customers_total: u64,
 }
@@ -239,7 +241,11 @@ impl RiskTable {
             .collect();
         RiskTable {
             scores,
-            exposure: contexts.iter().map(|c| (c.customers_behind, c.recent_incidents)).collect(),
+            customers_behind: contexts.iter().map(|c| c.customers_behind).collect(),
+            recent_incidents: (contexts.iter().enumerate())
+                .filter(|(_, c)| c.recent_incidents > 0)
+                .map(|(i, c)| (i as u32, c.recent_incidents))
+                .collect(),
             current_year: today.year(),
             customers_total: topology.customers_total(),
         }
@@ -256,10 +262,11 @@ impl RiskTable {
 
     /// The explained score of `asset` (at `index`), equal in value to `scores()[index]`.
     pub fn explain(&self, index: usize, asset: &Asset, reading: Option<&Reading>) -> RiskScore {
-        let (customers_behind, recent_incidents) = self.exposure[index];
+        let recent_incidents = (self.recent_incidents.binary_search_by_key(&(index as u32), |&(i, _)| i))
+            .map_or(0, |k| self.recent_incidents[k].1);
         let ctx = RiskContext {
             current_year: self.current_year,
-            customers_behind,
+            customers_behind: self.customers_behind[index],
             customers_total: self.customers_total,
             recent_incidents,
         };

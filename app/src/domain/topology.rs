@@ -61,14 +61,13 @@ pub struct Topology {
     asset_kinds: Vec<AssetKind>,
     /// Bus number -> asset index.
     bus_asset: Vec<u32>,
-    /// Asset index -> bus number (buses only).
-    bus_of_asset: HashMap<u32, u32>,
-    /// Real edges first, then one virtual edge per source (from the super source).
+    /// Asset index -> its bus number (a bus), the bus it hangs on (generator, load, switch)
+    /// or `NONE`: one dense list where two maps took twice the room.
+    asset_node: Vec<u32>,
+    /// Real edges first (in asset order, an asset's edges together: see
+    /// [`Topology::edges_of`]), then one virtual edge per source (from the super source).
     edges: Vec<Edge>,
     graph: Graph,
-    /// Asset index -> the edges it provides (line circuits, transformer, bus-bus switch),
-    /// as the first and the count: an asset's edges lie together (see [`Topology::edges_of`]).
-    asset_edges: HashMap<u32, (u32, u32)>,
     /// Source generator asset index -> its virtual edge.
     source_edges: HashMap<u32, u32>,
     /// Assets hanging on each bus: generators, loads and switches at it.
@@ -77,12 +76,11 @@ pub struct Topology {
     branch_ends: Vec<(u32, u32, u32)>,
     /// Branch switch asset index -> the branch it sits on.
     switch_branches: HashMap<u32, u32>,
-    /// Generator, load or switch asset index -> the bus it hangs on.
-    asset_bus: HashMap<u32, u32>,
     /// Substation asset index -> its buses.
     substation_buses: HashMap<u32, Vec<u32>>,
     customers_at_bus: Vec<u64>,
-    customers_of_asset: HashMap<u32, u64>,
+    /// In-service loads on a bus: (asset index, customers), by asset index.
+    customers_of_asset: Vec<(u32, u32)>,
     customers_total: u64,
     /// Base case: which buses are connected to a source.
     energised: Vec<bool>,
@@ -188,17 +186,18 @@ impl Topology {
         let assets = &grid.assets;
         let ids = AssetIds::new(assets);
         let mut bus_asset = Vec::new();
-        let mut bus_of_asset = HashMap::new();
+        let mut asset_node = vec![NONE; assets.len()];
         let mut bus_in_service = Vec::new();
         for (i, a) in assets.iter().enumerate().filter(|(_, a)| a.kind == AssetKind::Bus) {
-            bus_of_asset.insert(i as u32, bus_asset.len() as u32);
+            asset_node[i] = bus_asset.len() as u32;
             bus_asset.push(i as u32);
             bus_in_service.push(a.in_service);
         }
         let buses = bus_asset.len();
+        let bus_of =
+            |asset: u32| (assets[asset as usize].kind == AssetKind::Bus).then(|| asset_node[asset as usize]);
         let bus = |id: &Option<Text>| -> Option<u32> {
-            let asset = ids.get(id.as_deref()?)?;
-            let b = *bus_of_asset.get(&asset)?;
+            let b = bus_of(ids.get(id.as_deref()?)?)?;
             bus_in_service[b as usize].then_some(b)
         };
         // Branches detached by an open switch at one of their ends.
@@ -211,14 +210,13 @@ impl Topology {
             }
         }
         let mut edges = Vec::new();
-        let mut asset_edges: HashMap<u32, (u32, u32)> = HashMap::new();
         let mut branch_ends = Vec::new();
         let mut attached = Vec::new();
         let mut substation_buses: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut switch_branches = HashMap::new();
-        let mut asset_bus = HashMap::new();
+        let mut hung = Vec::new();
         let mut customers_at_bus = vec![0u64; buses];
-        let mut customers_of_asset = HashMap::new();
+        let mut customers_of_asset = Vec::new();
         let mut customers_total = 0u64;
         let mut sources = Vec::new();
         for (i, a) in assets.iter().enumerate() {
@@ -229,7 +227,6 @@ impl Topology {
                         branch_ends.push((i, x, y));
                         if a.in_service && !detached[i as usize] && x != y {
                             let circuits = if a.kind == AssetKind::Line { a.circuits.max(1) } else { 1 };
-                            asset_edges.insert(i, (edges.len() as u32, circuits));
                             for _ in 0..circuits {
                                 edges.push(Edge { a: x, b: y, asset: i });
                             }
@@ -242,10 +239,9 @@ impl Topology {
                     }
                     if let Some(x) = bus(&a.bus) {
                         attached.push((x, i));
-                        asset_bus.insert(i, x);
+                        hung.push((i, x));
                         let closed = mode == SwitchMode::Ignore || a.closed != Some(false);
                         if let Some(y) = bus(&a.to_bus).filter(|_| closed && a.in_service) {
-                            asset_edges.insert(i, (edges.len() as u32, 1));
                             edges.push(Edge { a: x, b: y, asset: i });
                         }
                     }
@@ -253,29 +249,32 @@ impl Topology {
                 AssetKind::Generator | AssetKind::Load => {
                     if let Some(x) = bus(&a.bus) {
                         attached.push((x, i));
-                        asset_bus.insert(i, x);
+                        hung.push((i, x));
                         if a.kind == AssetKind::Generator && a.source && a.in_service {
                             sources.push((i, x));
                         }
                         if a.kind == AssetKind::Load {
-                            let c = u64::from(a.customers.unwrap_or(0));
-                            customers_total += c;
+                            let c = a.customers.unwrap_or(0);
+                            customers_total += u64::from(c);
                             if a.in_service {
-                                customers_of_asset.insert(i, c);
-                                customers_at_bus[x as usize] += c;
+                                customers_of_asset.push((i, c));
+                                customers_at_bus[x as usize] += u64::from(c);
                             }
                         }
                     }
                 }
                 AssetKind::Bus => {
                     if let Some(s) = a.substation.as_deref().and_then(|s| ids.get(s)) {
-                        substation_buses.entry(s).or_default().push(bus_of_asset[&i]);
+                        substation_buses.entry(s).or_default().push(asset_node[i as usize]);
                     }
                 }
                 AssetKind::Substation => {}
             }
         }
         let real_edges = edges.len();
+        for (i, x) in hung {
+            asset_node[i as usize] = x;
+        }
         let super_source = buses as u32;
         let mut source_edges = HashMap::new();
         for (asset, b) in sources {
@@ -288,15 +287,13 @@ impl Topology {
             asset_kinds: assets.iter().map(|a| a.kind).collect(),
             ids,
             bus_asset,
-            bus_of_asset,
+            asset_node,
             edges,
             graph,
-            asset_edges,
             source_edges,
             attached: Lists::new(buses, &attached),
             branch_ends,
             switch_branches,
-            asset_bus,
             substation_buses,
             customers_at_bus,
             customers_of_asset,
@@ -458,7 +455,7 @@ impl Topology {
         for (i, kind) in self.asset_kinds.iter().enumerate() {
             let i32_ = i as u32;
             out[i] = match kind {
-                AssetKind::Bus => self.bus_of_asset.get(&i32_).map_or(0, |&b| bus_loss[b as usize]),
+                AssetKind::Bus => self.bus_of_asset(i32_).map_or(0, |b| bus_loss[b as usize]),
                 AssetKind::Line | AssetKind::Transformer => self.edges_loss(i32_, &edge_loss),
                 // A failed switch opens the branch it sits on (or its own bus-bus connection).
                 AssetKind::Switch => self.edges_loss(self.switch_branch(i32_).unwrap_or(i32_), &edge_loss),
@@ -466,7 +463,7 @@ impl Topology {
                 AssetKind::Load => {
                     let bus = self.attached_bus(i32_);
                     if bus.is_some_and(|b| self.energised[b as usize]) {
-                        self.customers_of_asset.get(&i32_).copied().unwrap_or(0)
+                        self.customers_of(i32_)
                     } else {
                         0
                     }
@@ -570,13 +567,32 @@ impl Topology {
         }
     }
 
-    /// The edges asset `asset` provides (none for most kinds).
+    /// The edges asset `asset` provides (line circuits, transformer, bus-bus switch; none
+    /// for other kinds): real edges are in asset order, so a binary search finds them.
     fn edges_of(&self, asset: u32) -> std::ops::Range<u32> {
-        self.asset_edges.get(&asset).map_or(0..0, |&(first, count)| first..first + count)
+        let real = &self.edges[..self.graph.real_edges];
+        let first = real.partition_point(|e| e.asset < asset);
+        let count = real[first..].iter().take_while(|e| e.asset == asset).count();
+        first as u32..(first + count) as u32
     }
 
+    /// The bus number of the asset `asset` if it is a bus.
+    fn bus_of_asset(&self, asset: u32) -> Option<u32> {
+        let b = self.asset_node[asset as usize];
+        (self.asset_kinds[asset as usize] == AssetKind::Bus && b != NONE).then_some(b)
+    }
+
+    /// The bus a generator, load or switch hangs on.
     fn attached_bus(&self, asset: u32) -> Option<u32> {
-        self.asset_bus.get(&asset).copied()
+        let b = self.asset_node[asset as usize];
+        (self.asset_kinds[asset as usize] != AssetKind::Bus && b != NONE).then_some(b)
+    }
+
+    /// The customers of an in-service load on a bus (0 for anything else).
+    fn customers_of(&self, asset: u32) -> u64 {
+        self.customers_of_asset
+            .binary_search_by_key(&asset, |&(i, _)| i)
+            .map_or(0, |k| u64::from(self.customers_of_asset[k].1))
     }
 
     /// Connected groups of buses (sorted by their first bus id), each marked energised or not.
@@ -598,7 +614,7 @@ impl Topology {
     /// Whether the bus (by asset id) is connected to a source in the base case.
     pub fn is_energised(&self, bus_id: &str) -> Option<bool> {
         let asset = self.ids.get(bus_id)?;
-        self.bus_of_asset.get(&asset).map(|&b| self.energised[b as usize])
+        self.bus_of_asset(asset).map(|b| self.energised[b as usize])
     }
 
     /// What the simultaneous outage of `assets` de-energises, relative to the base case.
@@ -618,7 +634,7 @@ impl Topology {
             if let Some(&e) = self.source_edges.get(&i) {
                 edge_out[e as usize] = true;
             }
-            if let Some(&b) = self.bus_of_asset.get(&i) {
+            if let Some(b) = self.bus_of_asset(i) {
                 bus_out[b as usize] = true;
             }
             if let Some(buses) = self.substation_buses.get(&i) {
@@ -656,7 +672,7 @@ impl Topology {
             if self.asset_kinds[i as usize] == AssetKind::Load
                 && self.attached_bus(i).is_some_and(|b| reached[b as usize])
             {
-                customers_lost += self.customers_of_asset.get(&i).copied().unwrap_or(0);
+                customers_lost += self.customers_of(i);
             }
         }
         let bus_dead = |b: u32| self.energised[b as usize] && !reached[b as usize];
@@ -702,13 +718,14 @@ impl Topology {
         let impact = self.impact_of_indices(&[index]);
         let mut lost = vec![false; self.bus_count()];
         for id in &impact.deenergised_buses {
-            lost[self.bus_of_asset[&self.ids.get(id).expect("a listed bus exists")] as usize] = true;
+            let bus = self.ids.get(id).and_then(|a| self.bus_of_asset(a));
+            lost[bus.expect("a listed bus exists") as usize] = true;
         }
         // Start where the asset touches the lost part: the bus itself, or the lost ends of
         // the failed branch(es).
         let mut starts: Vec<(u32, Option<u32>, Option<u32>)> = Vec::new();
         let own = self.switch_branch(index).unwrap_or(index);
-        if let Some(&b) = self.bus_of_asset.get(&index) {
+        if let Some(b) = self.bus_of_asset(index) {
             starts.push((b, None, None));
         }
         for &(_, x, y) in self.branch_ends.iter().filter(|(branch, _, _)| *branch == own) {
@@ -718,7 +735,7 @@ impl Topology {
                 }
             }
         }
-        if let Some(&b) = self.asset_bus.get(&index) {
+        if let Some(b) = self.attached_bus(index) {
             if lost[b as usize] {
                 starts.push((b, None, None));
             }
@@ -751,7 +768,7 @@ impl Topology {
 
     /// The branch a switch sits on, if it is a branch switch.
     fn switch_branch(&self, asset: u32) -> Option<u32> {
-        if self.asset_kinds[asset as usize] != AssetKind::Switch || self.asset_edges.contains_key(&asset) {
+        if self.asset_kinds[asset as usize] != AssetKind::Switch || !self.edges_of(asset).is_empty() {
             return None;
         }
         self.switch_branches.get(&asset).copied()
