@@ -60,13 +60,20 @@ pub fn allocator_settings() -> (i64, i64) {
     }
 }
 
-/// Returns the memory the allocator holds but no longer uses to the system (mimalloc keeps
-/// freed pages for reuse). Takes milliseconds: for after rare, large, transient work such
+/// Returns the memory the allocators hold but no longer use to the system (mimalloc and the
+/// C library's malloc keep freed pages for reuse). Takes milliseconds: for after rare, large, transient work such
 /// as loading a grid, not per request.
 pub fn release_free_memory() {
     // SAFETY: mi_collect has no preconditions; with the system allocator in use it only
     // tidies mimalloc's own (empty) heap.
     unsafe { libmimalloc_sys::mi_collect(true) }
+    // SQLite (C) allocates with the C library's malloc, whose per-thread arenas keep freed
+    // memory: give their free pages back too.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a size and no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]

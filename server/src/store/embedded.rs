@@ -223,7 +223,9 @@ impl Backend for Embedded {
     async fn load(&self) -> Result<(GridMeta, GridData), StoreError> {
         self.with_connection(|c| {
             let loaded = load_all(c);
-            // Reading parsed a document per row: return what that left free.
+            // Reading parsed a document per row and filled SQLite's page cache with the
+            // whole grid, which is now held in memory: return both.
+            let _ = c.release_memory();
             crate::memory::release_free_memory();
             loaded
         })
@@ -235,7 +237,13 @@ impl Backend for Embedded {
         // connection across an await.
         let name = name.to_string();
         let data = data.clone();
-        self.with_connection(move |c| replace_all(c, &name, &data, None)).await
+        self.with_connection(move |c| {
+            let replaced = replace_all(c, &name, &data, None);
+            // Writing the grid filled SQLite's page cache: return it.
+            let _ = c.release_memory();
+            replaced
+        })
+        .await
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
