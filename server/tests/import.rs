@@ -68,6 +68,11 @@ fn bad_input_is_refused_naming_line_and_column_and_nothing_is_written() {
     let good = write(dir.path(), "good.csv", GOOD);
     assert!(gridscope(&data, &["import", good.to_str().unwrap()]).status.success());
     let before = stored_islands(&data);
+    // GOOD with one more (empty) column, set to `value` on the row starting with `row`.
+    let with_column = |column: &str, row: &str, value: &str| {
+        let widened = GOOD.replacen("customers\n", &format!("customers,{column}\n"), 1).replace('\n', ",\n");
+        widened.replacen(",\n", "\n", 1).replacen(row, &format!("{row}{value}"), 1)
+    };
     let cases: &[(&str, String, &str)] = &[
         (
             "unknown column",
@@ -99,6 +104,16 @@ fn bad_input_is_refused_naming_line_and_column_and_nothing_is_written() {
             "ragged row",
             GOOD.replacen("b2,bus,Bus 2,,,,,,,20,", "b2,bus,Bus 2,,,20,", 1),
             "line 3: this row has 7 fields where the header has 11",
+        ),
+        (
+            "more circuits than a line holds",
+            with_column("circuits", "l1,line,Line 1,,b1,b2,,,,,,", "70000"),
+            "line 5, column circuits: '70000' is not a whole number of circuits",
+        ),
+        (
+            "a year out of range",
+            with_column("commissioning_year", "b1,bus,Bus 1,,,,,,,20,,", "40000"),
+            "line 2, column commissioning_year: '40000' is not a year",
         ),
     ];
     for (what, text, expected) in cases {

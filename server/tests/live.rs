@@ -25,7 +25,7 @@ const KEY: &str = "owm-test-key-5f1c";
 fn grid() -> GridData {
     let bus = |id: &str, region: &str, lat: f64| Asset {
         region: Some(region.into()),
-        location: Some(GeoPoint { lat, lon: 8.0 }),
+        location: GeoPoint { lat, lon: 8.0 }.into(),
         ..Asset::new(id, AssetKind::Bus)
     };
     GridData {

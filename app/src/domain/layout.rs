@@ -22,12 +22,12 @@ pub fn bus_positions(grid: &GridData) -> (LayoutKind, HashMap<String, (f64, f64)
     let raw: HashMap<String, (f64, f64)>;
     let kind;
     if !buses.is_empty() && buses.iter().all(|b| b.location.is_some()) {
-        let mean_lat = buses.iter().map(|b| b.location.unwrap().lat).sum::<f64>() / buses.len() as f64;
+        let mean_lat = buses.iter().map(|b| b.location.get().unwrap().lat).sum::<f64>() / buses.len() as f64;
         let k = mean_lat.to_radians().cos();
         // North up: y grows downwards in SVG.
         raw = buses
             .iter()
-            .map(|b| (b.id.to_string(), (b.location.unwrap().lon * k, -b.location.unwrap().lat)))
+            .map(|b| (b.id.to_string(), (b.location.get().unwrap().lon * k, -b.location.get().unwrap().lat)))
             .collect();
         kind = LayoutKind::Geographic;
     } else {
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn geographic_positions_keep_north_up_and_fit_the_box() {
         let bus = |id: &str, lat, lon| Asset {
-            location: Some(GeoPoint { lat, lon }),
+            location: GeoPoint { lat, lon }.into(),
             ..Asset::new(id, AssetKind::Bus)
         };
         let grid = GridData {

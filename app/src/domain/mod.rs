@@ -21,5 +21,5 @@ pub mod reliability;
 pub mod risk;
 pub mod topology;
 
-pub use model::{Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord};
+pub use model::{Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord, Place};
 pub use topology::{SwitchMode, Topology};

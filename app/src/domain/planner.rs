@@ -292,7 +292,7 @@ pub fn intervention_for(asset: &Asset, year: i32) -> Option<Intervention> {
     if asset.kind == AssetKind::Load || !asset.in_service {
         return None;
     }
-    let age = asset.commissioning_year.map(|y| f64::from((year - y).max(0)));
+    let age = asset.commissioning_year.map(|y| f64::from((year - i32::from(y)).max(0)));
     if asset.condition.is_some_and(|c| c < 40) || age.is_some_and(|a| a >= expected_life(asset.kind)) {
         Some(Intervention::Replacement)
     } else if asset.condition.is_some_and(|c| c < 70) {
@@ -308,7 +308,8 @@ fn after(asset: &Asset, work: Intervention, year: i32) -> Asset {
     match work {
         Intervention::Replacement => {
             a.condition = Some(100);
-            a.commissioning_year = Some(year);
+            // A year beyond i16 is no calendar year the plan reaches.
+            a.commissioning_year = i16::try_from(year).ok();
         }
         Intervention::Repair => a.condition = Some(a.condition.map_or(85, |c| c.max(85))),
     }
@@ -805,7 +806,7 @@ mod tests {
         use crate::domain::topology::SwitchMode;
         let today = date("2026-11-24");
         let bus = |id: &str| Asset::new(id, AssetKind::Bus);
-        let line = |id: &str, condition: u8, year: i32| Asset {
+        let line = |id: &str, condition: u8, year: i16| Asset {
             from_bus: Some("a".into()),
             to_bus: Some("b".into()),
             condition: Some(condition),

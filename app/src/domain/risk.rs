@@ -120,7 +120,7 @@ pub fn expected_life(kind: AssetKind) -> f64 {
 /// whether the input is synthetic. One source for the score and for its explanation.
 fn inputs(asset: &Asset, ctx: &RiskContext) -> [(&'static str, f64, Option<f64>, bool); 5] {
     let life = expected_life(asset.kind);
-    let age = asset.commissioning_year.map(|y| f64::from((ctx.current_year - y).max(0)));
+    let age = asset.commissioning_year.map(|y| f64::from((ctx.current_year - i32::from(y)).max(0)));
     [
         (
             "condition",
@@ -164,7 +164,7 @@ pub fn score(asset: &Asset, ctx: &RiskContext) -> RiskScore {
             asset.commissioning_year.map_or("commissioning year not recorded".into(), |y| {
                 format!(
                     "{:.0} years in service of an expected {life:.0}",
-                    f64::from((ctx.current_year - y).max(0))
+                    f64::from((ctx.current_year - i32::from(y)).max(0))
                 )
             })
         }
@@ -312,7 +312,7 @@ mod tests {
         }
     }
 
-    fn line(year: Option<i32>, condition: Option<u8>, loading: Option<f64>) -> Asset {
+    fn line(year: Option<i16>, condition: Option<u8>, loading: Option<f64>) -> Asset {
         Asset {
             commissioning_year: year,
             condition,

@@ -1147,7 +1147,7 @@ mod tests {
     #[derive(Debug, Clone)]
     struct Random {
         buses: usize,
-        lines: Vec<(usize, usize, u32)>,
+        lines: Vec<(usize, usize, u16)>,
         sources: Vec<usize>,
         open: Vec<(usize, bool)>,
         customers: Vec<u32>,
@@ -1159,7 +1159,7 @@ mod tests {
         (2usize..12).prop_flat_map(|n| {
             (
                 Just(n),
-                prop::collection::vec((0..n, 0..n, 1u32..3), 0..(2 * n)),
+                prop::collection::vec((0..n, 0..n, 1u16..3), 0..(2 * n)),
                 prop::collection::vec(0..n, 0..3),
                 prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..4),
                 prop::collection::vec(0u32..50, n),

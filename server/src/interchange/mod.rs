@@ -521,7 +521,7 @@ fn parse_asset(row: &mut Row) -> Option<Asset> {
         condition: row.integer("condition", "a condition from 0 to 100"),
         customers: row.integer("customers", "a whole number of customers"),
         region: row.text("region").map(Into::into),
-        location,
+        location: location.into(),
         synthetic,
         id: id.into(),
         kind: kind?,

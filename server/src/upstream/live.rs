@@ -59,7 +59,7 @@ pub fn locations(grid: &app::domain::GridData) -> Vec<Location> {
     let mut unregioned = false;
     for asset in &grid.assets {
         unregioned |= asset.region.is_none();
-        let Some(app::domain::GeoPoint { lat, lon }) = asset.location else { continue };
+        let Some(app::domain::GeoPoint { lat, lon }) = asset.location.get() else { continue };
         all = (all.0 + lat, all.1 + lon, all.2 + 1);
         if let Some(region) = &asset.region {
             let e = sums.entry(region.as_str()).or_default();
@@ -912,7 +912,7 @@ mod tests {
         use app::domain::{Asset, AssetKind, GridData};
         let at = |id: &str, region: Option<&str>, lat: f64, lon: f64| Asset {
             region: region.map(Into::into),
-            location: Some(app::domain::GeoPoint { lat, lon }),
+            location: app::domain::GeoPoint { lat, lon }.into(),
             ..Asset::new(id, AssetKind::Bus)
         };
         let grid = GridData {

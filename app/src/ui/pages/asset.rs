@@ -39,7 +39,7 @@ fn Detail(d: AssetDetail) -> impl IntoView {
         value.map(|v| view! { <div><dt>{label}</dt><dd>{v} {tag}</dd></div> })
     };
     let energised = d.energised.map(|e| if e { "yes" } else { "no — no path to a source" }.to_owned());
-    let location = a.location.map(|p| format!("{:.5}, {:.5}", p.lat, p.lon));
+    let location = a.location.get().map(|p| format!("{:.5}, {:.5}", p.lat, p.lon));
     let risk = d.risk;
     view! {
         <Title text=a.name.to_string()/>
