@@ -144,6 +144,7 @@ impl GridSnapshot {
         self.risk_scores(today, conditions).explain(
             index,
             asset,
+            &self.topology,
             conditions.for_region(asset.region.as_deref()),
         )
     }

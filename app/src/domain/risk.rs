@@ -213,9 +213,9 @@ pub fn score_each(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
 /// explained scores take about a kilobyte each.
 pub struct RiskTable {
     scores: Vec<f64>,
-    /// The rest of each asset's context: the customers behind it (in asset order) and, for
-    /// the few assets with any, their recent incidents (by asset index).
-    customers_behind: Vec<u64>,
+    /// The rest of each asset's context, for the few assets with any: their recent incidents
+    /// (by asset index). The customers behind an asset are asked of the topology when its
+    /// score is explained (one impact query) rather than kept for every asset.
     recent_incidents: Vec<(u32, u32)>,
     current_year: i32,
     customers_total: u64,
@@ -241,7 +241,6 @@ impl RiskTable {
             .collect();
         RiskTable {
             scores,
-            customers_behind: contexts.iter().map(|c| c.customers_behind).collect(),
             recent_incidents: (contexts.iter().enumerate())
                 .filter(|(_, c)| c.recent_incidents > 0)
                 .map(|(i, c)| (i as u32, c.recent_incidents))
@@ -260,13 +259,20 @@ impl RiskTable {
         RiskBand::of(self.scores[index])
     }
 
-    /// The explained score of `asset` (at `index`), equal in value to `scores()[index]`.
-    pub fn explain(&self, index: usize, asset: &Asset, reading: Option<&Reading>) -> RiskScore {
+    /// The explained score of `asset` (at `index` of the grid `topology` was built from),
+    /// equal in value to `scores()[index]`.
+    pub fn explain(
+        &self,
+        index: usize,
+        asset: &Asset,
+        topology: &Topology,
+        reading: Option<&Reading>,
+    ) -> RiskScore {
         let recent_incidents = (self.recent_incidents.binary_search_by_key(&(index as u32), |&(i, _)| i))
             .map_or(0, |k| self.recent_incidents[k].1);
         let ctx = RiskContext {
             current_year: self.current_year,
-            customers_behind: self.customers_behind[index],
+            customers_behind: topology.customers_behind(index),
             customers_total: self.customers_total,
             recent_incidents,
         };
@@ -437,8 +443,8 @@ mod tests {
         let mut raised = 0;
         for (i, asset) in grid.assets.iter().enumerate() {
             assert_eq!(calm.scores()[i], explained[i].score, "{}", asset.id);
-            assert_eq!(calm.explain(i, asset, None), explained[i]);
-            let windy = stormy.explain(i, asset, Some(&storm));
+            assert_eq!(calm.explain(i, asset, &topology, None), explained[i]);
+            let windy = stormy.explain(i, asset, &topology, Some(&storm));
             assert_eq!(stormy.scores()[i], windy.score, "{}", asset.id);
             assert_eq!(stormy.band(i), windy.band);
             raised += usize::from(windy.score > explained[i].score);

@@ -425,6 +425,12 @@ impl Topology {
         ranked
     }
 
+    /// Customers who lose supply if the asset at `index` fails (one impact query; equal to
+    /// `customers_behind_each_asset()[index]`).
+    pub fn customers_behind(&self, index: usize) -> u64 {
+        self.impact_of_indices(&[index as u32]).customers_lost
+    }
+
     /// Customers who lose supply if this one asset fails, computed for every asset at once
     /// from the precomputed search (linear). Keyed by asset index order of the grid.
     pub fn customers_behind_each_asset(&self) -> Vec<u64> {
