@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         }
     };
     server::telemetry::init(&config);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(server::memory::collect_idle_thread)
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(config).await.map_err(|e| Failure { message: e.to_string(), code: 1 }),

@@ -148,3 +148,33 @@ async fn an_unknown_or_malformed_asset_answers_404_or_400() {
         assert_eq!(headers.get("x-error-code").map(|v| v.to_str().unwrap()), Some("invalid_input"), "{form}");
     }
 }
+
+#[tokio::test]
+async fn the_asset_list_names_each_region_of_the_grid_once_in_order() {
+    let site = tempfile::tempdir().unwrap();
+    let config = Config {
+        site_root: site.path().to_path_buf(),
+        data_dir: site.path().join("data"),
+        ..Config::default()
+    };
+    let grid = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/grids/mv_oberrhein");
+    server::commands::import(&config, &grid, None, false).await.unwrap();
+    // What the grid's files hold, read apart from the store.
+    let data = server::interchange::read_grid(&grid).unwrap();
+    let mut expected: Vec<String> =
+        data.assets.iter().filter_map(|a| a.region.as_deref().map(String::from)).collect();
+    expected.sort();
+    expected.dedup();
+    assert!(expected.len() > 1, "the demo grid has several regions: {expected:?}");
+    let store = server::commands::open_store(&config).unwrap();
+    let app = router(AppState::new(config, store).unwrap());
+    let req = Request::post("/api/assets")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("query[sort]=risk&query[page]=1&query[per_page]=25"))
+        .unwrap();
+    let (status, body, _) = send(app, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let regions: Vec<String> = serde_json::from_value(json["regions"].clone()).unwrap();
+    assert_eq!(regions, expected);
+}

@@ -59,15 +59,11 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
     let regions = snapshot.derived(
         |_: &Regions| true,
         || {
-            let mut regions: Vec<String> = snapshot
-                .data
-                .assets
-                .iter()
-                .filter_map(|a| a.region.as_ref().map(|r| r.to_string()))
-                .collect();
-            regions.sort();
-            regions.dedup();
-            Regions(regions)
+            // A grid has a few regions and many assets: collect the distinct names only, so
+            // that no copy per asset is made (and freed) on the way.
+            let distinct: std::collections::BTreeSet<&str> =
+                snapshot.data.assets.iter().filter_map(|a| a.region.as_deref()).collect();
+            Regions(distinct.into_iter().map(String::from).collect())
         },
     );
     Ok(AssetList { page, regions: regions.0.clone() })

@@ -18,22 +18,20 @@ pub enum LayoutKind {
 }
 
 pub fn bus_positions(grid: &GridData) -> (LayoutKind, HashMap<String, (f64, f64)>) {
-    let buses: Vec<_> = grid.assets.iter().filter(|a| a.kind == AssetKind::Bus).collect();
-    let raw: HashMap<String, (f64, f64)>;
-    let kind;
-    if !buses.is_empty() && buses.iter().all(|b| b.location.is_some()) {
-        let mean_lat = buses.iter().map(|b| b.location.get().unwrap().lat).sum::<f64>() / buses.len() as f64;
-        let k = mean_lat.to_radians().cos();
-        // North up: y grows downwards in SVG.
-        raw = buses
-            .iter()
-            .map(|b| (b.id.to_string(), (b.location.get().unwrap().lon * k, -b.location.get().unwrap().lat)))
-            .collect();
-        kind = LayoutKind::Geographic;
-    } else {
-        raw = schematic(grid);
-        kind = LayoutKind::Schematic;
-    }
+    // Every bus's point, read once; `None` when any bus has none.
+    let points: Option<Vec<_>> = (grid.assets.iter().filter(|a| a.kind == AssetKind::Bus))
+        .map(|b| b.location.get().map(|p| (b.id.as_str(), p)))
+        .collect();
+    let (kind, raw) = match points.filter(|p| !p.is_empty()) {
+        Some(points) => {
+            let mean_lat = points.iter().map(|(_, p)| p.lat).sum::<f64>() / points.len() as f64;
+            let k = mean_lat.to_radians().cos();
+            // North up: y grows downwards in SVG.
+            let raw = points.into_iter().map(|(id, p)| (id.to_string(), (p.lon * k, -p.lat))).collect();
+            (LayoutKind::Geographic, raw)
+        }
+        None => (LayoutKind::Schematic, schematic(grid)),
+    };
     (kind, fit(raw))
 }
 

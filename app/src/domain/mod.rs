@@ -10,6 +10,7 @@
 //! - [`planner`]: the maintenance plan under a budget and crew limits.
 //! - [`analyst`]: what a question asks, the grid facts that answer it, the offline answer.
 //! - [`conditions`]: live weather readings, their freshness, and the wind/heat/ice factors.
+//! - [`sparse`]: a number per asset for the few assets that have one.
 
 pub mod analyst;
 pub mod catalog;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod planner;
 pub mod reliability;
 pub mod risk;
+pub mod sparse;
 pub mod topology;
 
 pub use model::{Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord, Place};

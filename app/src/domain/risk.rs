@@ -16,6 +16,7 @@
 
 use super::conditions::{adjust, adjusted_score, Reading};
 use super::model::{Asset, AssetKind, GridData};
+use super::sparse::SparseCounts;
 use super::topology::Topology;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -216,7 +217,7 @@ pub struct RiskTable {
     /// The rest of each asset's context, for the few assets with any: their recent incidents
     /// (by asset index). The customers behind an asset are asked of the topology when its
     /// score is explained (one impact query) rather than kept for every asset.
-    recent_incidents: Vec<(u32, u32)>,
+    recent_incidents: SparseCounts,
     current_year: i32,
     customers_total: u64,
 }
@@ -241,10 +242,11 @@ impl RiskTable {
             .collect();
         RiskTable {
             scores,
-            recent_incidents: (contexts.iter().enumerate())
-                .filter(|(_, c)| c.recent_incidents > 0)
-                .map(|(i, c)| (i as u32, c.recent_incidents))
-                .collect(),
+            recent_incidents: SparseCounts::from_ordered(
+                (contexts.iter().enumerate())
+                    .filter(|(_, c)| c.recent_incidents > 0)
+                    .map(|(i, c)| (i as u32, c.recent_incidents)),
+            ),
             current_year: today.year(),
             customers_total: topology.customers_total(),
         }
@@ -268,8 +270,7 @@ impl RiskTable {
         topology: &Topology,
         reading: Option<&Reading>,
     ) -> RiskScore {
-        let recent_incidents = (self.recent_incidents.binary_search_by_key(&(index as u32), |&(i, _)| i))
-            .map_or(0, |k| self.recent_incidents[k].1);
+        let recent_incidents = self.recent_incidents.get(index as u32);
         let ctx = RiskContext {
             current_year: self.current_year,
             customers_behind: topology.customers_behind(index),

@@ -18,6 +18,7 @@
 //!   component, with or without sources (as networkx defines them).
 
 use super::model::{Asset, AssetKind, GridData, Text};
+use super::sparse::SparseCounts;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -80,7 +81,7 @@ pub struct Topology {
     substation_buses: HashMap<u32, Vec<u32>>,
     customers_at_bus: Vec<u64>,
     /// In-service loads on a bus: (asset index, customers), by asset index.
-    customers_of_asset: Vec<(u32, u32)>,
+    customers_of_asset: SparseCounts,
     customers_total: u64,
     /// Base case: which buses are connected to a source.
     energised: Vec<bool>,
@@ -296,7 +297,7 @@ impl Topology {
             switch_branches,
             substation_buses,
             customers_at_bus,
-            customers_of_asset,
+            customers_of_asset: SparseCounts::from_ordered(customers_of_asset),
             customers_total,
             energised: Vec::new(),
             n1: N1Summary { search: Search::empty(0), customers_below: Vec::new() },
@@ -596,9 +597,7 @@ impl Topology {
 
     /// The customers of an in-service load on a bus (0 for anything else).
     fn customers_of(&self, asset: u32) -> u64 {
-        self.customers_of_asset
-            .binary_search_by_key(&asset, |&(i, _)| i)
-            .map_or(0, |k| u64::from(self.customers_of_asset[k].1))
+        u64::from(self.customers_of_asset.get(asset))
     }
 
     /// Connected groups of buses (sorted by their first bus id), each marked energised or not.
