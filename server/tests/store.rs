@@ -42,7 +42,7 @@ fn grid(buses: usize) -> GridData {
         asset: "l1".into(),
         date: chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
         kind: MaintenanceKind::Inspection,
-        cost: Some(812.5),
+        cost: Some(812.5).into(),
         notes: "O'Brien said \"fine\"; MATCH (n) DETACH DELETE n".into(),
         synthetic: false,
     }];

@@ -220,7 +220,7 @@ async fn a_bom_is_accepted_and_fixes_are_only_applied_when_asked() {
     assert_eq!(b1.voltage_kv.get(), Some(20.0));
     assert!(grid.data.assets.iter().find(|a| a.id == "g1").unwrap().source);
     assert_eq!(grid.data.assets.iter().find(|a| a.id == "l1").unwrap().name, "Line 1");
-    assert_eq!(grid.data.maintenance[0].cost, Some(1234.5));
+    assert_eq!(grid.data.maintenance[0].cost.get(), Some(1234.5));
 }
 
 #[tokio::test]

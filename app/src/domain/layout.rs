@@ -35,6 +35,47 @@ pub fn bus_positions(grid: &GridData) -> (LayoutKind, HashMap<String, (f64, f64)
     (kind, fit(raw))
 }
 
+/// How much of a grid a drawing limited to `cap` items (buses plus branches) shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Floor {
+    /// Everything fits.
+    All,
+    /// The buses at this voltage (kV) and above, and the branches between them.
+    From(f64),
+    /// Not even the highest voltage level fits.
+    Nothing,
+}
+
+/// The lowest voltage level down to which a drawing stays within `cap` items. `buses`: each
+/// bus's voltage; `branches`: each branch's level, the lower voltage of its two end buses (a
+/// branch is drawn when both ends are). An unknown voltage is `f64::NEG_INFINITY` (drawn
+/// only when everything fits). O(n log n) in the number of items.
+pub fn voltage_floor(buses: &[f64], branches: &[f64], cap: usize) -> Floor {
+    if buses.len() + branches.len() <= cap {
+        return Floor::All;
+    }
+    let descending = |levels: &[f64]| {
+        let mut levels = levels.to_vec();
+        levels.sort_unstable_by(|a, b| b.total_cmp(a));
+        levels
+    };
+    let (buses, branches) = (descending(buses), descending(branches));
+    let (mut drawn_buses, mut drawn_branches, mut floor) = (0, 0, Floor::Nothing);
+    while let Some(&level) = buses.get(drawn_buses).filter(|v| v.is_finite()) {
+        while buses.get(drawn_buses) == Some(&level) {
+            drawn_buses += 1;
+        }
+        while branches.get(drawn_branches).is_some_and(|&b| b >= level) {
+            drawn_branches += 1;
+        }
+        if drawn_buses + drawn_branches > cap {
+            break;
+        }
+        floor = Floor::From(level);
+    }
+    floor
+}
+
 fn schematic(grid: &GridData) -> HashMap<String, (f64, f64)> {
     let mut adjacency: HashMap<&str, Vec<&str>> = HashMap::new();
     for a in grid.assets.iter().filter(|a| a.kind.is_branch()) {
@@ -90,6 +131,27 @@ fn fit(raw: HashMap<String, (f64, f64)>) -> HashMap<String, (f64, f64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_floor_is_the_lowest_voltage_level_that_fits() {
+        let inf = f64::NEG_INFINITY;
+        // Two 345 kV buses with a line between them, three 138 kV buses with two lines (and
+        // two transformers down from 345 kV), four 13.8 kV buses, one bus of unknown voltage.
+        let buses = [345.0, 345.0, 138.0, 138.0, 138.0, 13.8, 13.8, 13.8, 13.8, inf];
+        let branches = [345.0, 138.0, 138.0, 138.0, 138.0, 13.8, 13.8, 13.8, inf];
+        assert_eq!(voltage_floor(&buses, &branches, 19), Floor::All);
+        assert_eq!(voltage_floor(&buses, &branches, 18), Floor::From(13.8));
+        // 13.8 kV and up: 9 buses and 8 branches; 138 kV and up: 5 buses and 5 branches.
+        assert_eq!(voltage_floor(&buses, &branches, 17), Floor::From(13.8));
+        assert_eq!(voltage_floor(&buses, &branches, 16), Floor::From(138.0));
+        assert_eq!(voltage_floor(&buses, &branches, 10), Floor::From(138.0));
+        assert_eq!(voltage_floor(&buses, &branches, 9), Floor::From(345.0));
+        assert_eq!(voltage_floor(&buses, &branches, 3), Floor::From(345.0));
+        assert_eq!(voltage_floor(&buses, &branches, 2), Floor::Nothing);
+        // Only unknown voltages: all or nothing.
+        assert_eq!(voltage_floor(&[inf, inf], &[inf], 2), Floor::Nothing);
+        assert_eq!(voltage_floor(&[inf, inf], &[inf], 3), Floor::All);
+    }
+
     use super::*;
     use crate::domain::model::{Asset, GeoPoint};
 

@@ -318,10 +318,11 @@ fn after(asset: &Asset, work: Intervention, year: i32) -> Asset {
 
 /// Every candidate of a grid as of `today`, in the grid's asset order.
 pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<Candidate> {
-    let kinds: HashMap<&str, AssetKind> = grid.assets.iter().map(|a| (a.id.as_str(), a.kind)).collect();
+    // The topology (built from `grid`) finds each record's asset: no map over every asset.
+    let kind_of = |id: &str| topology.position(id).map(|i| grid.assets[i].kind);
     let mut history: HashMap<(AssetKind, MaintenanceKind), (Vec<f64>, bool)> = HashMap::new();
     for record in &grid.maintenance {
-        if let (Some(&kind), Some(cost)) = (kinds.get(record.asset.as_str()), record.cost) {
+        if let (Some(kind), Some(cost)) = (kind_of(&record.asset), record.cost.get()) {
             let entry = history.entry((kind, record.kind)).or_default();
             entry.0.push(cost);
             entry.1 |= record.synthetic;
@@ -836,7 +837,7 @@ mod tests {
             asset: "fine".into(),
             date: date("2020-01-01"),
             kind: MaintenanceKind::Repair,
-            cost: Some(cost),
+            cost: Some(cost).into(),
             notes: Default::default(),
             synthetic: false,
         };

@@ -545,7 +545,7 @@ fn parse_maintenance(row: &mut Row) -> Option<MaintenanceRecord> {
         row.fail("kind", "is required".into());
     }
     Some(MaintenanceRecord {
-        cost: row.number("cost"),
+        cost: row.number("cost").into(),
         notes: row.text("notes").unwrap_or_default().into(),
         synthetic: synthetic_flag(row),
         id: id.into(),

@@ -97,7 +97,7 @@ fn Detail(d: AssetDetail) -> impl IntoView {
             {if d.maintenance.is_empty() { Some(view! { <p class="muted">"No maintenance recorded."</p> }) } else { None }}
             <ul class="plain" data-testid="maintenance">
                 {d.maintenance.into_iter().map(|m| view! {
-                    <li>{m.date.to_string()} " · " {format!("{:?}", m.kind).to_lowercase()} {m.cost.map(|c| format!(" · {c:.0}"))} {m.synthetic.then(|| view! { " " <span class="tag">"synthetic"</span> })}</li>
+                    <li>{m.date.to_string()} " · " {format!("{:?}", m.kind).to_lowercase()} {m.cost.get().map(|c| format!(" · {c:.0}"))} {m.synthetic.then(|| view! { " " <span class="tag">"synthetic"</span> })}</li>
                 }).collect_view()}
             </ul>
         </section>

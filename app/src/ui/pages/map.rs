@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::map::{get_map, MapBus};
+use crate::api::map::{get_map, MapBus, MAX_MAP_ITEMS};
 use crate::ui::format;
 use crate::ui::pages::overview::ErrorNotice;
 
@@ -57,11 +57,16 @@ pub fn MapPage() -> impl IntoView {
                         format!("risk-{}", format::band_name(band))
                     };
                     let label = if m.geographic { "Grid map (real coordinates)" } else { "Grid one-line diagram (computed layout)" };
+                    let partial = m.min_voltage_kv.map(|kv| format!(
+                        "This grid is too large to draw whole: {} of {} buses and {} of {} branches are shown, those at {kv} kV and above (a map draws at most {MAX_MAP_ITEMS} items). The asset list covers every asset.",
+                        m.buses.len(), m.total_buses, m.branches.len(), m.total_branches,
+                    ));
                     view! {
                         <p class="muted" data-testid="map-kind">
                             {if m.geographic { "Real coordinates (WGS84)." } else { "No coordinates in this grid: a layout computed from distance to the sources." }}
                             " Tap a bus to select it; drag to pan, pinch to zoom."
                         </p>
+                        {partial.map(|text| view! { <p class="notice" role="status" data-testid="map-partial">{text}</p> })}
                         <svg
                             class=move || { if zoom.get() > 1.0 { "grid-map zoomed" } else { "grid-map" } }
                             viewBox=view_box
