@@ -76,13 +76,15 @@ fn draw(snapshot: &crate::ports::GridSnapshot, scores: &[f64], cap: usize) -> Op
     let bus_level = |id: Option<&str>| {
         id.and_then(|id| snapshot.index_of(id)).map_or(f64::NEG_INFINITY, |i| level(assets[i].voltage_kv))
     };
+    // A branch is drawn when both its ends are: its level is the lower of theirs.
+    let branch_level = |a: &crate::domain::model::Asset| {
+        bus_level(a.from_bus.as_deref()).min(bus_level(a.to_bus.as_deref()))
+    };
     let bus_levels: Vec<f64> =
         assets.iter().filter(|a| a.kind == AssetKind::Bus).map(|a| level(a.voltage_kv)).collect();
-    let branch_levels: Vec<f64> = (assets.iter().filter(|a| a.kind.is_branch()))
-        .map(|a| bus_level(a.from_bus.as_deref()).min(bus_level(a.to_bus.as_deref())))
-        .collect();
+    let branch_levels: Vec<f64> = assets.iter().filter(|a| a.kind.is_branch()).map(branch_level).collect();
     let (total_buses, total_branches) = (bus_levels.len(), branch_levels.len());
-    let floor = match voltage_floor(&bus_levels, &branch_levels, cap) {
+    let floor = match voltage_floor(bus_levels, branch_levels, cap) {
         Floor::Nothing => return None,
         Floor::All => f64::NEG_INFINITY,
         Floor::From(kv) => kv,
@@ -105,7 +107,7 @@ fn draw(snapshot: &crate::ports::GridSnapshot, scores: &[f64], cap: usize) -> Op
             }
         } else if a.kind.is_branch() {
             let (Some(f), Some(t)) = (a.from_bus.as_deref(), a.to_bus.as_deref()) else { continue };
-            if bus_level(Some(f)).min(bus_level(Some(t))) < floor {
+            if branch_level(a) < floor {
                 continue;
             }
             if let (Some(&from), Some(&to)) = (positions.get(f), positions.get(t)) {

@@ -49,17 +49,14 @@ pub enum Floor {
 /// The lowest voltage level down to which a drawing stays within `cap` items. `buses`: each
 /// bus's voltage; `branches`: each branch's level, the lower voltage of its two end buses (a
 /// branch is drawn when both ends are). An unknown voltage is `f64::NEG_INFINITY` (drawn
-/// only when everything fits). O(n log n) in the number of items.
-pub fn voltage_floor(buses: &[f64], branches: &[f64], cap: usize) -> Floor {
+/// only when everything fits). O(n log n) in the number of items; sorts the lists it is given.
+pub fn voltage_floor(mut buses: Vec<f64>, mut branches: Vec<f64>, cap: usize) -> Floor {
     if buses.len() + branches.len() <= cap {
         return Floor::All;
     }
-    let descending = |levels: &[f64]| {
-        let mut levels = levels.to_vec();
+    for levels in [&mut buses, &mut branches] {
         levels.sort_unstable_by(|a, b| b.total_cmp(a));
-        levels
-    };
-    let (buses, branches) = (descending(buses), descending(branches));
+    }
     let (mut drawn_buses, mut drawn_branches, mut floor) = (0, 0, Floor::Nothing);
     while let Some(&level) = buses.get(drawn_buses).filter(|v| v.is_finite()) {
         while buses.get(drawn_buses) == Some(&level) {
@@ -138,18 +135,18 @@ mod tests {
         // two transformers down from 345 kV), four 13.8 kV buses, one bus of unknown voltage.
         let buses = [345.0, 345.0, 138.0, 138.0, 138.0, 13.8, 13.8, 13.8, 13.8, inf];
         let branches = [345.0, 138.0, 138.0, 138.0, 138.0, 13.8, 13.8, 13.8, inf];
-        assert_eq!(voltage_floor(&buses, &branches, 19), Floor::All);
-        assert_eq!(voltage_floor(&buses, &branches, 18), Floor::From(13.8));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 19), Floor::All);
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 18), Floor::From(13.8));
         // 13.8 kV and up: 9 buses and 8 branches; 138 kV and up: 5 buses and 5 branches.
-        assert_eq!(voltage_floor(&buses, &branches, 17), Floor::From(13.8));
-        assert_eq!(voltage_floor(&buses, &branches, 16), Floor::From(138.0));
-        assert_eq!(voltage_floor(&buses, &branches, 10), Floor::From(138.0));
-        assert_eq!(voltage_floor(&buses, &branches, 9), Floor::From(345.0));
-        assert_eq!(voltage_floor(&buses, &branches, 3), Floor::From(345.0));
-        assert_eq!(voltage_floor(&buses, &branches, 2), Floor::Nothing);
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 17), Floor::From(13.8));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 16), Floor::From(138.0));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 10), Floor::From(138.0));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 9), Floor::From(345.0));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 3), Floor::From(345.0));
+        assert_eq!(voltage_floor(buses.to_vec(), branches.to_vec(), 2), Floor::Nothing);
         // Only unknown voltages: all or nothing.
-        assert_eq!(voltage_floor(&[inf, inf], &[inf], 2), Floor::Nothing);
-        assert_eq!(voltage_floor(&[inf, inf], &[inf], 3), Floor::All);
+        assert_eq!(voltage_floor(vec![inf, inf], vec![inf], 2), Floor::Nothing);
+        assert_eq!(voltage_floor(vec![inf, inf], vec![inf], 3), Floor::All);
     }
 
     use super::*;
