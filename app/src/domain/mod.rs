@@ -11,6 +11,7 @@
 //! - [`analyst`]: what a question asks, the grid facts that answer it, the offline answer.
 //! - [`conditions`]: live weather readings, their freshness, and the wind/heat/ice factors.
 //! - [`sparse`]: a number per asset for the few assets that have one.
+//! - [`text`]: the grid's strings, one pointer wide, packed into shared blocks when read in bulk.
 
 pub mod analyst;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod planner;
 pub mod reliability;
 pub mod risk;
 pub mod sparse;
+pub mod text;
 pub mod topology;
 
 pub use model::{Asset, AssetKind, GeoPoint, GridData, Incident, MaintenanceKind, MaintenanceRecord, Place};

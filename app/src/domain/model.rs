@@ -186,8 +186,9 @@ impl<'de> Deserialize<'de> for Measure {
 
 /// Text held by the assets of a grid: one pointer wide, and clones share one copy. A
 /// reference to another asset shares that asset's id (see [`GridData::share_text`]), and
-/// assets of one region share its name.
-pub type Text = arcstr::ArcStr;
+/// assets of one region share its name. Texts read in bulk are packed into shared blocks
+/// (see [`super::text`]).
+pub use super::text::Text;
 
 /// Reading a grid with one copy of each distinct text from the start.
 ///
@@ -196,8 +197,10 @@ pub type Text = arcstr::ArcStr;
 /// of small objects partly used: on a 200,000-asset grid tens of megabytes that can never be
 /// returned. While a [`Sharing`] guard lives, every [`Text`] field of an asset, maintenance
 /// record or incident deserialised on this thread is looked up among the texts already read
-/// and shares that copy, so the duplicates are never allocated.
+/// and shares that copy, so the duplicates are never allocated; the first copy of each is
+/// packed with the others into shared blocks ([`Packer`](super::super::text::Packer)).
 pub mod sharing {
+    use super::super::text::{Packer, TextVisitor};
     use super::Text;
     use serde::de::{Deserializer, Error, Visitor};
     use std::cell::RefCell;
@@ -205,7 +208,7 @@ pub mod sharing {
     use std::marker::PhantomData;
 
     thread_local! {
-        static HELD: RefCell<Option<HashSet<Text>>> = const { RefCell::new(None) };
+        static HELD: RefCell<Option<(HashSet<Text>, Packer)>> = const { RefCell::new(None) };
     }
 
     /// Texts read on this thread are shared until this is dropped (see the module). A guard
@@ -221,7 +224,7 @@ pub mod sharing {
     /// distinct texts expected.
     pub fn begin(capacity: usize) -> Sharing {
         let installed = HELD.with_borrow_mut(|held| {
-            held.is_none().then(|| *held = Some(HashSet::with_capacity(capacity))).is_some()
+            held.is_none().then(|| *held = Some((HashSet::with_capacity(capacity), Packer::new()))).is_some()
         });
         Sharing { installed, _thread: PhantomData }
     }
@@ -238,27 +241,15 @@ pub mod sharing {
     pub fn text(value: &str) -> Text {
         HELD.with_borrow_mut(|held| match held {
             None => Text::from(value),
-            Some(held) => match held.get(value) {
+            Some((held, packer)) => match held.get(value) {
                 Some(kept) => kept.clone(),
                 None => {
-                    let text = Text::from(value);
+                    let text = packer.pack(value);
                     held.insert(text.clone());
                     text
                 }
             },
         })
-    }
-
-    struct TextVisitor;
-
-    impl<'de> Visitor<'de> for TextVisitor {
-        type Value = Text;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_str<E: Error>(self, value: &str) -> Result<Text, E> {
-            Ok(text(value))
-        }
     }
 
     struct OptionalTextVisitor;
@@ -281,7 +272,7 @@ pub mod sharing {
 
     /// Serde `deserialize_with` for a [`Text`] field.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
-        deserializer.deserialize_str(TextVisitor)
+        deserializer.deserialize_str(TextVisitor(text))
     }
 
     /// Serde `deserialize_with` for an optional [`Text`] field.
@@ -603,12 +594,15 @@ impl GridData {
     /// maintenance record or an incident) shares that asset's id, and a region, name, note
     /// or cause used many times is held once. Read from a store or
     /// a file, every reference is a copy of its own; on a 200,000-asset grid sharing saves
-    /// megabytes. Values are unchanged.
+    /// megabytes. The first copy of each text is packed with the others into shared blocks
+    /// ([`Packer`](super::text::Packer)). Values are unchanged.
     pub fn share_text(&mut self) {
         let mut held: HashSet<Text> = HashSet::with_capacity(self.assets.len());
+        let mut packer = super::text::Packer::new();
         let mut share = |text: &mut Text| match held.get(text.as_str()) {
             Some(kept) => *text = kept.clone(),
             None => {
+                *text = packer.pack(text);
                 held.insert(text.clone());
             }
         };
