@@ -198,17 +198,16 @@ pub use super::text::Text;
 /// returned. While a [`Sharing`] guard lives, every [`Text`] field of an asset, maintenance
 /// record or incident deserialised on this thread is looked up among the texts already read
 /// and shares that copy, so the duplicates are never allocated; the first copy of each is
-/// packed with the others into shared blocks ([`Packer`](super::super::text::Packer)).
+/// packed with the others into shared blocks ([`TextSet`](super::super::text::TextSet)).
 pub mod sharing {
-    use super::super::text::{Packer, TextVisitor};
+    use super::super::text::{TextSet, TextVisitor};
     use super::Text;
     use serde::de::{Deserializer, Error, Visitor};
     use std::cell::RefCell;
-    use std::collections::HashSet;
     use std::marker::PhantomData;
 
     thread_local! {
-        static HELD: RefCell<Option<(HashSet<Text>, Packer)>> = const { RefCell::new(None) };
+        static HELD: RefCell<Option<TextSet>> = const { RefCell::new(None) };
     }
 
     /// Texts read on this thread are shared until this is dropped (see the module). A guard
@@ -224,7 +223,7 @@ pub mod sharing {
     /// distinct texts expected.
     pub fn begin(capacity: usize) -> Sharing {
         let installed = HELD.with_borrow_mut(|held| {
-            held.is_none().then(|| *held = Some((HashSet::with_capacity(capacity), Packer::new()))).is_some()
+            held.is_none().then(|| *held = Some(TextSet::with_capacity(capacity))).is_some()
         });
         Sharing { installed, _thread: PhantomData }
     }
@@ -241,14 +240,7 @@ pub mod sharing {
     pub fn text(value: &str) -> Text {
         HELD.with_borrow_mut(|held| match held {
             None => Text::from(value),
-            Some((held, packer)) => match held.get(value) {
-                Some(kept) => kept.clone(),
-                None => {
-                    let text = packer.pack(value);
-                    held.insert(text.clone());
-                    text
-                }
-            },
+            Some(held) => held.share(value),
         })
     }
 
@@ -595,17 +587,10 @@ impl GridData {
     /// or cause used many times is held once. Read from a store or
     /// a file, every reference is a copy of its own; on a 200,000-asset grid sharing saves
     /// megabytes. The first copy of each text is packed with the others into shared blocks
-    /// ([`Packer`](super::text::Packer)). Values are unchanged.
+    /// ([`TextSet`](super::text::TextSet)). Values are unchanged.
     pub fn share_text(&mut self) {
-        let mut held: HashSet<Text> = HashSet::with_capacity(self.assets.len());
-        let mut packer = super::text::Packer::new();
-        let mut share = |text: &mut Text| match held.get(text.as_str()) {
-            Some(kept) => *text = kept.clone(),
-            None => {
-                *text = packer.pack(text);
-                held.insert(text.clone());
-            }
-        };
+        let mut held = super::text::TextSet::with_capacity(self.assets.len());
+        let mut share = |text: &mut Text| *text = held.share(text);
         for a in &mut self.assets {
             share(&mut a.id);
         }

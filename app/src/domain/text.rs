@@ -37,7 +37,7 @@ const HEADER: usize = size_of::<Block>();
 const BLOCK_SIZE: usize = 32 * 1024;
 /// Longest text a [`Packer`] puts in a shared block; a longer one gets a block of its own.
 const MAX_PACKED: usize = 1024;
-/// Beyond this many holders a count could overflow: the process aborts, as `std`'s `Arc` does.
+/// Beyond this many holders a count could overflow (see [`hold`]).
 const MAX_HOLDERS: usize = isize::MAX as usize;
 
 /// Bytes a text of `len` bytes takes in a block.
@@ -58,6 +58,19 @@ fn new_block(size: usize, holders: usize) -> NonNull<Block> {
     // SAFETY: freshly allocated, aligned for Block and large enough for it.
     unsafe { block.as_ptr().write(Block { holders: AtomicUsize::new(holders), size }) };
     block
+}
+
+/// Counts one more holder of `block` (aborting, as `std`'s `Arc` does, before the count
+/// could overflow).
+///
+/// # Safety
+/// `block` is live: the caller holds it already.
+unsafe fn hold(block: NonNull<Block>) {
+    // SAFETY: the caller's hold keeps the block alive.
+    let before = unsafe { block.as_ref() }.holders.fetch_add(1, Ordering::Relaxed);
+    if before >= MAX_HOLDERS {
+        std::process::abort();
+    }
 }
 
 /// Drops one holder of `block`, freeing it with the last.
@@ -179,8 +192,7 @@ impl Packer {
             }
         };
         // SAFETY: the packer holds the block, so it is live while the new text is counted.
-        let before = unsafe { block.as_ref() }.holders.fetch_add(1, Ordering::Relaxed);
-        assert!(before < MAX_HOLDERS, "text block holders overflow");
+        unsafe { hold(block) };
         // SAFETY: offset..offset + size is inside the block (checked above), past its header
         // and past every text written before; offset < BLOCK_SIZE < 65,536.
         let made = unsafe { write(block, offset, text) };
@@ -197,6 +209,30 @@ impl Packer {
     }
 }
 
+/// One copy of each distinct text, packed ([`Packer`]): what reading a grid under the sharing
+/// guard and [`GridData::share_text`](super::model::GridData::share_text) both keep.
+pub struct TextSet {
+    held: std::collections::HashSet<Text>,
+    packer: Packer,
+}
+
+impl TextSet {
+    /// A set for about `capacity` distinct texts.
+    pub fn with_capacity(capacity: usize) -> TextSet {
+        TextSet { held: std::collections::HashSet::with_capacity(capacity), packer: Packer::new() }
+    }
+
+    /// The set's copy of `value`, packed and kept on first sight.
+    pub fn share(&mut self, value: &str) -> Text {
+        if let Some(kept) = self.held.get(value) {
+            return kept.clone();
+        }
+        let text = self.packer.pack(value);
+        self.held.insert(text.clone());
+        text
+    }
+}
+
 impl Drop for Packer {
     fn drop(&mut self) {
         self.finish();
@@ -206,10 +242,7 @@ impl Drop for Packer {
 impl Clone for Text {
     fn clone(&self) -> Text {
         // SAFETY: `self` holds the block, so it is live.
-        let before = unsafe { self.block().as_ref() }.holders.fetch_add(1, Ordering::Relaxed);
-        if before >= MAX_HOLDERS {
-            std::process::abort();
-        }
+        unsafe { hold(self.block()) };
         Text(self.0)
     }
 }
@@ -428,7 +461,7 @@ mod tests {
     fn texts_compare_hash_and_print_as_their_strings() {
         let mut packer = Packer::new();
         let (b, a) = (packer.pack("b"), Text::from("a"));
-        let mut sorted = vec![b.clone(), a.clone(), Text::default()];
+        let mut sorted = [b.clone(), a.clone(), Text::default()];
         sorted.sort();
         assert_eq!(sorted.iter().map(Text::as_str).collect::<Vec<_>>(), ["", "a", "b"]);
         let set: HashSet<Text> = [a.clone(), b.clone(), Text::from("b")].into_iter().collect();
