@@ -24,6 +24,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
  && mkdir -p /app/data && chown gridscope /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/gridscope /app/gridscope
+# The content hashes of the bundle's file names: read from beside the binary.
+COPY --from=build /src/target/release/hash.txt /app/hash.txt
 COPY --from=build /src/target/site /app/site
 COPY --from=build /src/data/grids/mv_oberrhein /app/grids/mv_oberrhein
 USER 10001

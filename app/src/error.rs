@@ -29,6 +29,35 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for label sets and tests that must cover them all.
+    pub const ALL: [ErrorCode; 10] = [
+        Self::SourceUnavailable,
+        Self::StaleData,
+        Self::QuotaExceeded,
+        Self::RateLimited,
+        Self::InvalidInput,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Conflict,
+        Self::InternalError,
+    ];
+
+    /// The HTTP status an answer carrying this code has. The one mapping: the server applies
+    /// it to every server function's error answer and every endpoint's refusal.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidInput => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::RateLimited | Self::QuotaExceeded => 429,
+            Self::SourceUnavailable | Self::StaleData => 503,
+            Self::InternalError => 500,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SourceUnavailable => "source_unavailable",
@@ -86,11 +115,7 @@ impl FromServerFnError for AppError {
                 Self::new(ErrorCode::SourceUnavailable, "The server could not be reached.").retry_after(5)
             }
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
-                let error = Self::invalid_input("The request was not understood.");
-                // On the server, the response says so with its status (400), not only its body.
-                #[cfg(feature = "ssr")]
-                let error = crate::api::with_status(error);
-                error
+                Self::invalid_input("The request was not understood.")
             }
             _ => Self::internal(),
         }
@@ -122,21 +147,26 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_public_names() {
-        for code in [
-            ErrorCode::SourceUnavailable,
-            ErrorCode::StaleData,
-            ErrorCode::QuotaExceeded,
-            ErrorCode::RateLimited,
-            ErrorCode::InvalidInput,
-            ErrorCode::Unauthorized,
-            ErrorCode::Forbidden,
-            ErrorCode::NotFound,
-            ErrorCode::Conflict,
-            ErrorCode::InternalError,
-        ] {
+        for code in ErrorCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }
+    }
+
+    #[test]
+    fn only_internal_errors_are_server_errors() {
+        for code in ErrorCode::ALL {
+            let status = code.http_status();
+            let server_side = matches!(
+                code,
+                ErrorCode::InternalError | ErrorCode::SourceUnavailable | ErrorCode::StaleData
+            );
+            assert_eq!(status >= 500, server_side, "{code:?} -> {status}");
+            assert!((400..600).contains(&status));
+        }
+        assert_eq!(ErrorCode::NotFound.http_status(), 404);
+        assert_eq!(ErrorCode::Conflict.http_status(), 409);
+        assert_eq!(ErrorCode::RateLimited.http_status(), 429);
     }
 
     #[test]

@@ -118,10 +118,6 @@ before(async () => {
       GRIDSCOPE_LIVE_API_KEY: LIVE_KEY,
       GRIDSCOPE_LIVE_BASE_URL: upstream,
       GRIDSCOPE_LIVE_CALLS_PER_MINUTE: '600',
-      // Everything comes from 127.0.0.1 in quick succession: limits out of the way.
-      GRIDSCOPE_RATE_CLIENT_PER_SECOND: '5000',
-      GRIDSCOPE_RATE_CLIENT_BURST: '50000',
-      GRIDSCOPE_RATE_EXPENSIVE_PER_MINUTE: '60000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

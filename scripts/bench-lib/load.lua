@@ -1,5 +1,8 @@
--- wrk script for scripts/bench: POSTs to server functions as many different clients.
+-- wrk script for scripts/bench: POSTs to server functions, or GETs pages with the headers a
+-- browser sends, as many different clients.
 -- Environment:
+--   BENCH_METHOD   POST (server functions, the default) or GET (pages: Accept text/html and a
+--                  browser's Accept-Encoding "gzip, deflate, br, zstd")
 --   BENCH_PATHS    comma-separated "path|body" pairs, taken in turn (body may be empty)
 --   BENCH_CLIENTS  how many client addresses to rotate through (X-Forwarded-For; the server
 --                  trusts it from 127.0.0.1 in the bench), so per-client limits apply as
@@ -9,6 +12,7 @@
 
 local requests_list = {}
 local counter = 0
+local method = "POST"
 
 local function split(text, sep)
   local out = {}
@@ -19,6 +23,7 @@ end
 function init(args)
   local paths = split(os.getenv("BENCH_PATHS") or "/api/overview_kpis|", ",")
   local clients = tonumber(os.getenv("BENCH_CLIENTS") or "4096")
+  method = os.getenv("BENCH_METHOD") or "POST"
   local cookies = {}
   local cookie_file = os.getenv("BENCH_COOKIES")
   if cookie_file and cookie_file ~= "" then
@@ -32,14 +37,26 @@ function init(args)
   for i = 0, count - 1 do
     local n = (i + offset) % clients
     local entry = split(paths[(i % #paths) + 1], "|")
-    local headers = {
-      ["Content-Type"] = "application/x-www-form-urlencoded",
-      ["Accept"] = "application/json",
-      ["Accept-Encoding"] = "br, gzip",
-      ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256),
-    }
+    local forwarded = string.format("10.%d.%d.%d", math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+    local headers
+    if method == "GET" then
+      headers = {
+        ["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ["Accept-Encoding"] = "gzip, deflate, br, zstd",
+        ["Accept-Language"] = "en-GB,en;q=0.9",
+        ["User-Agent"] = "Mozilla/5.0 (Linux; Android 14; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+        ["X-Forwarded-For"] = forwarded,
+      }
+    else
+      headers = {
+        ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Accept"] = "application/json",
+        ["Accept-Encoding"] = "gzip, deflate, br, zstd",
+        ["X-Forwarded-For"] = forwarded,
+      }
+    end
     if #cookies > 0 then headers["Cookie"] = cookies[(i % #cookies) + 1] end
-    requests_list[i + 1] = wrk.format("POST", entry[1], headers, entry[2] or "")
+    requests_list[i + 1] = wrk.format(method, entry[1], headers, method == "GET" and nil or (entry[2] or ""))
   end
 end
 

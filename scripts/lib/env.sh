@@ -59,3 +59,12 @@ select_toolchain
 # cargo-leptos sets this while building; setting it for every cargo call keeps crates that
 # read it at compile time from being rebuilt between `cargo test` and `cargo leptos build`.
 export LEPTOS_OUTPUT_NAME=gridscope
+
+# The release bundle's file name of a kind (js, wasm, css): content-hashed when the build wrote
+# target/release/hash.txt (hash-files in Cargo.toml), else plain.
+bundle_file() {
+  local hash=""
+  [ -f "$GRIDSCOPE_ROOT/target/release/hash.txt" ] &&
+    hash=$(awk -v k="$1" -F': *' '$1 == k { print $2 }' "$GRIDSCOPE_ROOT/target/release/hash.txt")
+  if [ -n "$hash" ]; then echo "gridscope.$hash.$1"; else echo "gridscope.$1"; fi
+}

@@ -4,6 +4,9 @@ Starts the release server on the embedded store with a large grid (ACTIVSg70k by
 and measures, each figure printed beside its budget:
   api         Overview and Assets server functions under load (wrk, 64 and 256 connections,
               4096 client addresses): requests/s, p50, p99, errors
+  html        pages as browsers ask for them (GET with Accept text/html and Accept-Encoding
+              "gzip, deflate, br, zstd"), anonymous and signed in: Overview, Assets, N-1, Map
+              at 64 connections, 4096 client addresses: requests/s, p99, errors
   pages       Overview in Chromium (playwright-core): desktop, and a phone on "Fast 4G" with
               the CPU 4x slower: LCP, hydration, bytes transferred (median of N cold loads)
   algorithms  N-1 screening against networkx on case9241pegase, impact queries on the grid
@@ -43,6 +46,9 @@ BUDGETS = {
     "overview 256c req/s": (10_000, "req/s", "min"),
     "overview 256c p99": (20.0, "ms", "max"),
     "overview 256c errors": (0, "", "max"),
+    "page / 64c req/s": (10_000, "req/s", "min"),
+    "page / 64c p99": (50.0, "ms", "max"),
+    "page / 64c errors": (0, "", "max"),
     "mobile LCP": (1000, "ms", "max"),
     "mobile hydration": (1500, "ms", "max"),
     "mobile transfer": (350_000, "B", "max"),
@@ -166,9 +172,14 @@ class Server:
 ASSETS_BODY = "query[sort]=risk&query[page]=2&query[per_page]=25"
 
 
-def wrk(base, paths, connections, seconds, clients=4096, cookies=None, sample=None):
+def wrk(base, paths, connections, seconds, clients=4096, cookies=None, sample=None, method="POST"):
     """Runs wrk; returns its JSON summary (+ RSS samples when `sample` is a callable)."""
-    env = dict(os.environ, BENCH_PATHS=",".join(f"{p}|{b}" for p, b in paths), BENCH_CLIENTS=str(clients))
+    env = dict(
+        os.environ,
+        BENCH_PATHS=",".join(f"{p}|{b}" for p, b in paths),
+        BENCH_CLIENTS=str(clients),
+        BENCH_METHOD=method,
+    )
     if cookies:
         env["BENCH_COOKIES"] = cookies
     threads = "2"
@@ -237,6 +248,26 @@ def section_api(server, results, seconds):
             results.add(f"{label} {connections}c req/s", round(r["rps"]), "req/s", note)
             results.add(f"{label} {connections}c p99", r["p99_us"] / 1000, "ms")
             results.add(f"{label} {connections}c errors", r["error_count"], "", json.dumps(r["errors"]))
+
+
+PAGES = ["/", "/assets", "/n1", "/map"]
+
+
+def section_html(server, results, work, seconds):
+    print("HTML: pages with a browser's headers (wrk, 64 connections, 4096 client addresses)", flush=True)
+    for path in PAGES:
+        r = wrk(server.base, [(path, "")], 64, seconds, method="GET")
+        note = f"p50 {r['p50_us'] / 1000:.2f} ms, {r['bytes'] / max(r['requests'], 1) / 1024:.1f} KiB/answer"
+        results.add(f"page {path} 64c req/s", round(r["rps"]), "req/s", note)
+        results.add(f"page {path} 64c p99", r["p99_us"] / 1000, "ms")
+        results.add(f"page {path} 64c errors", r["error_count"], "", json.dumps(r["errors"]))
+    # Signed in: rendered per request (never from the shared cache), 50 operators' sessions.
+    cookies = os.path.join(work, "html-cookies.txt")
+    sign_in_sessions(server, 50, cookies)
+    for path in ["/", "/assets"]:
+        r = wrk(server.base, [(path, "")], 64, seconds, cookies=cookies, method="GET")
+        note = f"p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms, {r['error_count']} errors"
+        results.add(f"page {path} signed in 64c req/s", round(r["rps"]), "req/s", note)
 
 
 def section_memory(server, results, work, seconds, rss_idle, rss_grid):
@@ -367,7 +398,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", default="case_ACTIVSg70k")
-    parser.add_argument("--only", default="api,pages,algorithms,memory", help="sections, comma-separated")
+    parser.add_argument("--only", default="api,html,pages,algorithms,memory", help="sections, comma-separated")
     parser.add_argument("--soak", action="store_true", help="also run the soak")
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--seconds", type=int, default=15, help="length of each load run")
@@ -375,7 +406,7 @@ def main():
     parser.add_argument("--record", action="store_true", help="append the table to docs/benchmarks.md")
     args = parser.parse_args()
     sections = [s for s in args.only.split(",") if s] + (["soak"] if args.soak else [])
-    if shutil.which("wrk") is None and {"api", "memory", "soak"} & set(sections):
+    if shutil.which("wrk") is None and {"api", "html", "memory", "soak"} & set(sections):
         raise SystemExit("wrk is not installed: run scripts/setup (or apt-get install wrk)")
 
     results = Results()
@@ -391,6 +422,8 @@ def main():
         rss_grid = server.rss()
         if "api" in sections:
             section_api(server, results, args.seconds)
+        if "html" in sections:
+            section_html(server, results, work, args.seconds)
         if "pages" in sections:
             section_pages(server, results, args.runs)
         if "memory" in sections:

@@ -187,7 +187,8 @@ pub struct Config {
     /// `GRIDSCOPE_TRUSTED_PROXIES`: comma-separated addresses or networks (CIDR) of reverse
     /// proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
     pub trusted_proxies: String,
-    /// `GRIDSCOPE_RATE_CLIENT_PER_SECOND`: sustained requests per second per client, any route.
+    /// `GRIDSCOPE_RATE_CLIENT_PER_SECOND`: sustained requests per second per client (account
+    /// when signed in, else address), every route but static files and health checks.
     pub rate_client_per_second: u32,
     /// `GRIDSCOPE_RATE_CLIENT_BURST`: requests a client may send at once before the rate applies.
     pub rate_client_burst: u32,
@@ -204,7 +205,8 @@ pub struct Config {
     pub header_timeout_seconds: u64,
     /// `GRIDSCOPE_BODY_TIMEOUT_SECONDS`: a client must send its request body within this (408).
     pub body_timeout_seconds: u64,
-    /// `GRIDSCOPE_REQUEST_TIMEOUT_SECONDS`: a response must start within this (503).
+    /// `GRIDSCOPE_REQUEST_TIMEOUT_SECONDS`: a response must start within this (503), and its body
+    /// may not stall for longer.
     pub request_timeout_seconds: u64,
     /// `GRIDSCOPE_MAX_CONCURRENT_REQUESTS`: requests handled at once; more are shed (503).
     pub max_concurrent_requests: usize,
@@ -291,10 +293,13 @@ impl Default for Config {
             session_idle_seconds: 1800,
             session_max_seconds: 43_200,
             trusted_proxies: String::new(),
-            rate_client_per_second: 20,
-            rate_client_burst: 200,
-            rate_login_per_minute: 10,
-            rate_expensive_per_minute: 60,
+            // Sized for 50 phones behind one address (a carrier's NAT, a control room), each
+            // browsing at up to about one request a second in bursts of ten: the reasoning is in
+            // docs/operations.md ("Rate limits"). Static files and health checks spend nothing.
+            rate_client_per_second: 100,
+            rate_client_burst: 500,
+            rate_login_per_minute: 30,
+            rate_expensive_per_minute: 300,
             rate_global_per_second: 20000,
             max_body_bytes: 1_048_576,
             header_timeout_seconds: 10,

@@ -113,22 +113,7 @@ pub fn request(route: &str, method: &str, status: u16, elapsed: Duration, error_
 
 /// The public error codes (bounded label set); anything else counts as `other`.
 fn public_code(code: &str) -> &'static str {
-    use app::error::ErrorCode::*;
-    [
-        InvalidInput,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        RateLimited,
-        QuotaExceeded,
-        SourceUnavailable,
-        StaleData,
-        InternalError,
-    ]
-    .into_iter()
-    .map(|c| c.as_str())
-    .find(|c| *c == code)
-    .unwrap_or("other")
+    app::error::ErrorCode::ALL.into_iter().map(|c| c.as_str()).find(|c| *c == code).unwrap_or("other")
 }
 
 /// A code for error responses that carry none (a page 404, a body too large, …).

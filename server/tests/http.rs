@@ -1,5 +1,7 @@
 //! The router end to end, in process: pages, server functions and operational endpoints.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -55,7 +57,7 @@ async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
 async fn readyz_is_200_once_the_browser_bundle_is_present() {
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir(site.path().join("pkg")).unwrap();
-    for f in server::http::ops::BUNDLE_FILES {
+    for f in server::http::bundle::bundle_files() {
         std::fs::write(site.path().join("pkg").join(f), b"x").unwrap();
     }
     let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;
@@ -66,6 +68,7 @@ async fn readyz_is_200_once_the_browser_bundle_is_present() {
 
 #[tokio::test]
 async fn overview_is_server_rendered_with_hydration_scripts_and_data() {
+    let _renders = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, headers) = send(app_with_site_root(site.path()), get("/")).await;
     assert_eq!(status, StatusCode::OK);
@@ -80,6 +83,7 @@ async fn overview_is_server_rendered_with_hydration_scripts_and_data() {
 
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page_with_status_404() {
+    let _renders = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, _) = send(app_with_site_root(site.path()), get("/no/such/page")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -103,6 +107,7 @@ async fn the_status_server_function_answers_json_over_http() {
 
 #[tokio::test]
 async fn pages_are_compressed_and_small_answers_are_not() {
+    let _renders = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let app = app_with_site_root(site.path());
     let accepting = |req: axum::http::request::Builder| req.header(header::ACCEPT_ENCODING, "br, gzip");

@@ -22,11 +22,16 @@ fn nonces(html: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn pages_carry_a_fresh_csp_nonce_that_matches_their_scripts() {
+async fn signed_in_pages_carry_a_fresh_csp_nonce_that_matches_their_scripts() {
+    let _renders = common::render_lock();
+    // Pages rendered per request (signed in); anonymous pages shared from the cache carry
+    // script hashes instead (server/tests/pages.rs).
     let server = TestServer::start(&[]).await;
+    server.add_user("olga", Role::Operator, PASSWORD).await;
+    let cookie = server.sign_in("olga", PASSWORD).await;
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let response = client().get(server.url("/")).send().await.unwrap();
+        let response = client().get(server.url("/")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(response.status(), 200);
         let csp = header(&response, "content-security-policy").to_owned();
         let html = response.text().await.unwrap();
@@ -50,6 +55,7 @@ async fn pages_carry_a_fresh_csp_nonce_that_matches_their_scripts() {
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
+    let _renders = common::render_lock();
     let server = TestServer::start(&[]).await;
     let http = client();
     let responses = [
@@ -82,6 +88,7 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn signed_in_pages_are_never_stored_and_hashed_files_are_cached_for_a_year() {
+    let _renders = common::render_lock();
     let server = TestServer::start(&[]).await;
     server.add_user("olga", Role::Operator, PASSWORD).await;
     let cookie = server.sign_in("olga", PASSWORD).await;
@@ -268,7 +275,7 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_even_with_a_spoofed_fo
     for i in 0..8 {
         // A new made-up client address on every request: not believed from an untrusted peer.
         let response = client()
-            .get(server.url("/healthz"))
+            .post(server.url("/api/whoami"))
             .header("x-forwarded-for", format!("198.51.100.{i}"))
             .send()
             .await
@@ -295,8 +302,8 @@ async fn a_trusted_proxy_s_forwarded_for_names_the_client() {
     ])
     .await;
     let send = |xff: &'static str| {
-        let url = server.url("/healthz");
-        async move { client().get(url).header("x-forwarded-for", xff).send().await.unwrap().status().as_u16() }
+        let url = server.url("/api/whoami");
+        async move { client().post(url).header("x-forwarded-for", xff).send().await.unwrap().status().as_u16() }
     };
     // Client A spends its allowance; client B behind the same proxy still has its own.
     assert_eq!(
@@ -306,6 +313,49 @@ async fn a_trusted_proxy_s_forwarded_for_names_the_client() {
     assert_eq!(send("203.0.113.2").await, 200);
     // A client prepending a made-up hop is still keyed on what the proxy appended.
     assert_eq!(send("10.9.9.9, 203.0.113.1").await, 429);
+}
+
+#[tokio::test]
+async fn static_files_and_health_checks_spend_no_client_allowance() {
+    // A burst of 3 (the shipped default is far larger): a page's own files must never use it.
+    let server =
+        TestServer::start(&[("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1"), ("GRIDSCOPE_RATE_CLIENT_BURST", "3")])
+            .await;
+    for path in ["/healthz", "/readyz", "/pkg/gridscope.js", "/favicon.svg", "/manifest.webmanifest"] {
+        for _ in 0..5 {
+            let status = client().get(server.url(path)).send().await.unwrap().status();
+            assert_ne!(status, 429, "{path} was limited");
+        }
+    }
+    let whoami =
+        |_| async { client().post(server.url("/api/whoami")).send().await.unwrap().status().as_u16() };
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(whoami(i).await);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "the allowance was spent by the files above");
+}
+
+#[tokio::test]
+async fn signed_in_requests_count_per_account_not_per_address() {
+    // Everyone comes from 127.0.0.1, as people behind one NAT do. A burst of 4 (the shipped
+    // default is far larger) makes the test short.
+    let server =
+        TestServer::start(&[("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1"), ("GRIDSCOPE_RATE_CLIENT_BURST", "4")])
+            .await;
+    server.add_user("olga", Role::Operator, PASSWORD).await;
+    server.add_user("ada", Role::Operator, PASSWORD).await;
+    // Signing in is counted against the address (no account yet): two of its four.
+    let olga = server.sign_in("olga", PASSWORD).await;
+    let ada = server.sign_in("ada", PASSWORD).await;
+    let mut olga_statuses = Vec::new();
+    for _ in 0..5 {
+        olga_statuses.push(server.post("/api/whoami", &[], Some(&olga)).await.status().as_u16());
+    }
+    assert_eq!(olga_statuses, [200, 200, 200, 200, 429], "olga has her own allowance of four");
+    // Ada's allowance is her own, and the address still has what sign-in left of it.
+    assert_eq!(server.post("/api/whoami", &[], Some(&ada)).await.status(), 200);
+    assert_eq!(server.post("/api/whoami", &[], None).await.status(), 200);
 }
 
 #[tokio::test]

@@ -158,9 +158,8 @@ async fn prepare(
     question: &str,
 ) -> Result<(AnalystEvent, crate::domain::analyst::Facts, crate::ports::ModelRequest), AppError> {
     use crate::domain::analyst::{classify, gather_facts, mentioned_assets, validate_question};
-    let question =
-        validate_question(question).map_err(|e| super::with_status(AppError::invalid_input(e)))?.to_owned();
-    let snapshot = super::grid_snapshot().await.map_err(super::with_status)?;
+    let question = validate_question(question).map_err(|e| AppError::invalid_input(e))?.to_owned();
+    let snapshot = super::grid_snapshot().await?;
     let now = chrono::Utc::now();
     let today = now.date_naive();
     let conditions = super::conditions();

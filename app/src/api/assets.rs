@@ -73,14 +73,11 @@ pub async fn list_assets(query: AssetQuery) -> Result<AssetList, AppError> {
 pub async fn get_asset(id: String) -> Result<AssetDetail, AppError> {
     // The status goes on the response too: 400/404 for API clients.
     if !crate::domain::model::valid_id(&id) {
-        return Err(super::with_status(AppError::invalid_input("That is not a valid asset id.")));
+        return Err(AppError::invalid_input("That is not a valid asset id."));
     }
-    let snapshot = super::grid_snapshot().await.map_err(super::with_status)?;
+    let snapshot = super::grid_snapshot().await?;
     let index = snapshot.index_of(&id).ok_or_else(|| {
-        super::with_status(AppError::new(
-            crate::error::ErrorCode::NotFound,
-            format!("No asset '{id}' in this grid."),
-        ))
+        AppError::new(crate::error::ErrorCode::NotFound, format!("No asset '{id}' in this grid."))
     })?;
     let asset = snapshot.data.assets[index].clone();
     let risk = snapshot.risk_explained(index, chrono::Utc::now().date_naive(), &super::conditions());

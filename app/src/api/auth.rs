@@ -120,15 +120,9 @@ pub fn require(role: Role) -> Result<Principal, AppError> {
     if principal.can(role) {
         Ok(principal)
     } else if principal.username.is_none() {
-        Err(super::with_status(AppError::new(
-            ErrorCode::Unauthorized,
-            format!("Sign in as {} to do this.", article(role)),
-        )))
+        Err(AppError::new(ErrorCode::Unauthorized, format!("Sign in as {} to do this.", article(role))))
     } else {
-        Err(super::with_status(AppError::new(
-            ErrorCode::Forbidden,
-            format!("This needs the {} role.", role.as_str()),
-        )))
+        Err(AppError::new(ErrorCode::Forbidden, format!("This needs the {} role.", role.as_str())))
     }
 }
 
@@ -162,7 +156,7 @@ pub async fn whoami() -> Result<Principal, AppError> {
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<Principal, AppError> {
     let client = current_client();
-    let signed_in = accounts()?.sign_in(&username, &password, &client).await.map_err(super::with_status)?;
+    let signed_in = accounts()?.sign_in(&username, &password, &client).await?;
     let session = session().await?;
     let stored = async {
         session.cycle_id().await?;
@@ -173,13 +167,11 @@ pub async fn login(username: String, password: String) -> Result<Principal, AppE
     };
     stored.await.map_err(|e| {
         tracing::error!(error = %e, "cannot store the session");
-        super::with_status(
-            AppError::new(
+        AppError::new(
                 crate::error::ErrorCode::SourceUnavailable,
                 "Signing in is not possible right now: the session store cannot be reached. Try again in a moment.",
             )
-            .retry_after(5),
-        )
+            .retry_after(5)
     })?;
     Ok(signed_in.principal)
 }
@@ -190,7 +182,7 @@ pub async fn logout() -> Result<(), AppError> {
     let principal = current_principal();
     session().await?.flush().await.map_err(|e| {
         tracing::error!(error = %e, "cannot delete the session");
-        super::with_status(AppError::internal())
+        AppError::internal()
     })?;
     if principal.username.is_some() {
         accounts()?.record(&principal, "sign_out", None, &current_client(), "ok").await;
@@ -202,14 +194,14 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(endpoint = "users")]
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     require(Role::Admin)?;
-    accounts()?.users().await.map_err(super::with_status)
+    accounts()?.users().await
 }
 
 /// Ends every session of an account at once (admins only); it must sign in again.
 #[server(endpoint = "end_sessions")]
 pub async fn end_sessions(username: String) -> Result<(), AppError> {
     let admin = require(Role::Admin)?;
-    accounts()?.end_sessions(&admin, &username, &current_client()).await.map_err(super::with_status)
+    accounts()?.end_sessions(&admin, &username, &current_client()).await
 }
 
 /// Enables or disables an account (admins only; not their own). Disabling also ends its
@@ -217,14 +209,14 @@ pub async fn end_sessions(username: String) -> Result<(), AppError> {
 #[server(endpoint = "set_user_enabled")]
 pub async fn set_user_enabled(username: String, enabled: bool) -> Result<(), AppError> {
     let admin = require(Role::Admin)?;
-    accounts()?.set_enabled(&admin, &username, enabled, &current_client()).await.map_err(super::with_status)
+    accounts()?.set_enabled(&admin, &username, enabled, &current_client()).await
 }
 
 /// The newest audit entries, newest first (admins only).
 #[server(endpoint = "audit_log")]
 pub async fn audit_log() -> Result<Vec<AuditEntry>, AppError> {
     require(Role::Admin)?;
-    accounts()?.audit(AUDIT_PAGE).await.map_err(super::with_status)
+    accounts()?.audit(AUDIT_PAGE).await
 }
 
 #[cfg(test)]

@@ -46,8 +46,10 @@ pub fn plan_for(
     Ok(plan(&snapshot.data, &snapshot.topology, &request))
 }
 
+/// `form` may be left out (a plan with every default, as the page asks when its URL has no
+/// query): an empty form encodes to an empty body.
 #[server(endpoint = "maintenance_plan")]
-pub async fn plan_maintenance(form: PlanForm) -> Result<MaintenancePlan, AppError> {
+pub async fn plan_maintenance(#[server(default)] form: PlanForm) -> Result<MaintenancePlan, AppError> {
     let snapshot = super::grid_snapshot().await?;
     plan_for(&snapshot, &form, chrono::Utc::now().date_naive())
 }

@@ -412,8 +412,7 @@ pub async fn authenticate(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     // Static files and health checks never look at the caller: no session or account read.
-    let path = request.uri().path();
-    let anonymous = path.starts_with("/pkg/") || path == "/healthz" || path == "/readyz";
+    let anonymous = crate::http::limits::is_free_path(request.uri().path());
     let principal = match request.extensions().get::<Session>().cloned() {
         Some(session) if !anonymous => authenticator.principal(&session).await,
         _ => Principal::viewer(),

@@ -8,9 +8,10 @@ use app::api::maintenance::{plan_for, PlanForm};
 use app::domain::catalog::{matching_rows, AssetQuery};
 use app::domain::planner::{CostBasis, MaintenancePlan};
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use super::errors::error_response;
 use super::AppState;
 
 /// A text cell as spreadsheets may open it safely: one that would start a formula (`=`, `+`,
@@ -28,10 +29,7 @@ async fn rows(
     params: &HashMap<String, String>,
 ) -> Result<Vec<app::domain::catalog::AssetRow>, Response> {
     let query = AssetQuery::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let snapshot = state.store.snapshot().await.map_err(|e| {
-        let error = app::error::AppError::from(e);
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(error)).into_response()
-    })?;
+    let snapshot = state.store.snapshot().await.map_err(|e| error_response(app::error::AppError::from(e)))?;
     let scores = snapshot.risk_scores(chrono::Utc::now().date_naive(), &state.live.conditions());
     let order = snapshot.asset_order(&scores, query.sort);
     Ok(matching_rows(&order, &snapshot.data.assets, scores.scores(), &query))
@@ -85,11 +83,8 @@ async fn plan(state: &AppState, params: &HashMap<String, String>) -> Result<Main
         crews: field("crews"),
         budget: field("budget"),
     };
-    let snapshot = state.store.snapshot().await.map_err(|e| {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(app::error::AppError::from(e))).into_response()
-    })?;
-    plan_for(&snapshot, &form, chrono::Utc::now().date_naive())
-        .map_err(|e| (StatusCode::BAD_REQUEST, axum::Json(e)).into_response())
+    let snapshot = state.store.snapshot().await.map_err(|e| error_response(app::error::AppError::from(e)))?;
+    plan_for(&snapshot, &form, chrono::Utc::now().date_naive()).map_err(error_response)
 }
 
 pub async fn plan_csv(
@@ -164,7 +159,7 @@ fn csv_response(ok: bool, writer: csv::Writer<Vec<u8>>, filename: &str) -> Respo
             body,
         )
             .into_response(),
-        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        _ => error_response(app::error::AppError::internal()),
     }
 }
 

@@ -17,13 +17,13 @@ use app::api::import::{ImportApplied, ImportPreview, TABLES};
 use app::error::{AppError, ErrorCode};
 use app::ports::ClientId;
 use axum::extract::{Multipart, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::security::error_response;
+use super::errors::error_response;
 use super::AppState;
 use crate::interchange::upload::{self, UploadedFile};
 
@@ -58,39 +58,32 @@ impl Default for Staging {
     }
 }
 
-fn refuse(status: StatusCode, error: AppError) -> Response {
-    error_response(status, error)
+fn refuse(error: AppError) -> Response {
+    error_response(error)
 }
 
 /// Operators and admins only (401 when not signed in, 403 for a lower role).
 fn operator(principal: &Principal) -> Result<String, Response> {
     match &principal.username {
         Some(name) if principal.can(Role::Operator) => Ok(name.clone()),
-        Some(_) => Err(refuse(
-            StatusCode::FORBIDDEN,
-            AppError::new(ErrorCode::Forbidden, "Importing data needs the operator role."),
-        )),
-        None => Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            AppError::new(ErrorCode::Unauthorized, "Sign in as an operator to import data."),
-        )),
+        Some(_) => {
+            Err(refuse(AppError::new(ErrorCode::Forbidden, "Importing data needs the operator role.")))
+        }
+        None => Err(refuse(AppError::new(ErrorCode::Unauthorized, "Sign in as an operator to import data."))),
     }
 }
 
 fn invalid(message: impl Into<String>) -> Response {
-    refuse(StatusCode::BAD_REQUEST, AppError::invalid_input(message))
+    refuse(AppError::invalid_input(message))
 }
 
 fn staged(state: &AppState, token: &str, owner: &str) -> Result<Arc<Staged>, Response> {
     match state.staging.uploads.get(token) {
         Some(s) if s.owner == owner => Ok(s),
-        _ => Err(refuse(
-            StatusCode::NOT_FOUND,
-            AppError::new(
-                ErrorCode::NotFound,
-                "This upload is no longer kept (30 minutes): upload the files again.",
-            ),
-        )),
+        _ => Err(refuse(AppError::new(
+            ErrorCode::NotFound,
+            "This upload is no longer kept (30 minutes): upload the files again.",
+        ))),
     }
 }
 
@@ -188,10 +181,10 @@ async fn build_preview(
     let files = staged.files.clone();
     let checked = tokio::task::spawn_blocking(move || upload::check(&files, fixes))
         .await
-        .map_err(|_| refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal()))?;
+        .map_err(|_| refuse(AppError::internal()))?;
     let snapshot = state.store.snapshot().await.map_err(|e| {
         let error = AppError::from(e);
-        refuse(StatusCode::SERVICE_UNAVAILABLE, error)
+        refuse(error)
     })?;
     let changes = checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
     let unchanged = checked.grid.is_some() && changes.iter().all(|c| c.created + c.changed + c.removed == 0);
@@ -250,7 +243,6 @@ pub async fn apply(
             .map_or_else(String::new, |(by, at)| format!(" (by {by} since {})", at.format("%H:%M:%S UTC")));
         audit("conflict".into()).await;
         return refuse(
-            StatusCode::CONFLICT,
             AppError::new(
                 ErrorCode::Conflict,
                 format!("Another import is being applied{who}: wait for it, then preview again."),
@@ -301,16 +293,13 @@ async fn apply_locked(
     if preview.base_revision != base_revision {
         return Err((
             "grid_changed",
-            refuse(
-                StatusCode::CONFLICT,
-                AppError::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "The grid changed since your preview (revision {base_revision} → {}): preview again.",
-                        preview.base_revision
-                    ),
+            refuse(AppError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "The grid changed since your preview (revision {base_revision} → {}): preview again.",
+                    preview.base_revision
                 ),
-            ),
+            )),
         ));
     }
     if preview.unchanged {
@@ -327,7 +316,7 @@ async fn apply_locked(
         .store
         .replace_grid(&name, grid)
         .await
-        .map_err(|e| ("store_failed", refuse(StatusCode::SERVICE_UNAVAILABLE, AppError::from(e))))?;
+        .map_err(|e| ("store_failed", refuse(AppError::from(e))))?;
     tracing::info!(revision = meta.revision, seconds = started.elapsed().as_secs_f64(), sha256 = %staged.sha256, "import: applied");
     Ok(ImportApplied { revision: meta.revision, changes: preview.changes, unchanged: false })
 }
@@ -352,7 +341,7 @@ pub async fn report_csv(
     let fixes = is_true(query.fixes.as_deref());
     let files = staged.files.clone();
     let Ok(checked) = tokio::task::spawn_blocking(move || upload::check(&files, fixes)).await else {
-        return refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal());
+        return refuse(AppError::internal());
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut ok = writer.write_record(["file", "line", "column", "problem"]).is_ok();
@@ -381,6 +370,6 @@ pub async fn report_csv(
             bytes,
         )
             .into_response(),
-        _ => refuse(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal()),
+        _ => refuse(AppError::internal()),
     }
 }

@@ -1,11 +1,14 @@
 //! The HTTP surface: the Leptos app (pages and server functions), static files, and the
 //! operational endpoints, with the middleware around them.
 
+pub mod bundle;
+pub mod errors;
 pub mod export;
 pub mod import;
 pub mod limits;
 pub mod observe;
 pub mod ops;
+pub mod page_cache;
 pub mod security;
 pub mod serve;
 
@@ -13,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::routing::any_service;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -35,7 +37,8 @@ use app::ports::{AccountService, AnswerModel, GridStore, LiveFeed, ServerInfo};
 use crate::auth::sessions::{self, Authenticator, SessionTimes, Sessions};
 use crate::auth::{Accounts, SignInLimits};
 use crate::config::Config;
-use security::{error_response, BodyLimits, HeaderPolicy, TrustedProxies};
+use errors::error_response;
+use security::{BodyLimits, HeaderPolicy, TrustedProxies};
 
 /// The name of the lease for the background work (the live poller, scheduled backups).
 pub const BACKGROUND_LEASE: &str = "background";
@@ -133,7 +136,8 @@ fn leptos_options(config: &Config) -> LeptosOptions {
     };
     let reload_port = std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001);
     LeptosOptions::builder()
-        .output_name("gridscope")
+        .output_name(bundle::OUTPUT_NAME)
+        .hash_files(bundle::hash_file().is_some())
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
@@ -163,25 +167,34 @@ fn app_routes(state: AppState) -> Router {
         }
     };
     let shell_options = state.leptos_options.clone();
+    let pages = page_cache::PageCache::new(
+        state.store.clone(),
+        state.live.clone(),
+        sessions::cookie_name(state.config.cookie_secure),
+    );
 
     Router::new()
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
-        .route("/export/assets.csv", axum::routing::get(export::assets_csv))
-        .route("/export/assets.json", axum::routing::get(export::assets_json))
-        .route("/export/plan.csv", axum::routing::get(export::plan_csv))
-        .route("/export/plan.json", axum::routing::get(export::plan_json))
+        .route(limits::EXPORT_ASSETS_CSV, axum::routing::get(export::assets_csv))
+        .route(limits::EXPORT_ASSETS_JSON, axum::routing::get(export::assets_json))
+        .route(limits::EXPORT_PLAN_CSV, axum::routing::get(export::plan_csv))
+        .route(limits::EXPORT_PLAN_JSON, axum::routing::get(export::plan_json))
         .route(
-            "/import/preview",
+            limits::IMPORT_PREVIEW,
             axum::routing::post(import::preview).layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route("/import/apply", axum::routing::post(import::apply))
-        .route("/import/report.csv", axum::routing::get(import::report_csv))
+        .route(limits::IMPORT_APPLY, axum::routing::post(import::apply))
+        .route(limits::IMPORT_REPORT, axum::routing::get(import::report_csv))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(shell_options.clone())
         })
         .route_layer(axum::middleware::from_fn(observe::tag_route))
+        .route_layer(axum::middleware::from_fn(errors::server_fn_status))
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        // Anonymous page views from memory (compressed once per encoding, so inside the
+        // compression layer, which leaves answers with a Content-Encoding alone).
+        .layer(axum::middleware::from_fn_with_state(pages, page_cache::cached_pages))
         // Pages, server functions and exports compressed (brotli or gzip, as the client
         // accepts); the static files are served precompressed by the fallback instead.
         // Streamed answers (`application/octet-stream`) are not: a compressor holds bytes back.
@@ -198,10 +211,10 @@ fn app_routes(state: AppState) -> Router {
 }
 
 /// The whole application: the routes behind every control, outermost first:
-/// request id, span and metrics → client address → security headers → CSRF refusal → load shedding → request
-/// timeout → global and per-client rate limits (then, with Redis, the same counted for every
-/// instance, sign-in and costly paths included) → body limits → session → caller → (tighter
-/// limits on sign-in and costly paths) → routes.
+/// request id, span and metrics → client address → security headers → CSRF refusal → load
+/// shedding → request timeout → global rate limit → session → caller (account or address) →
+/// with Redis, the limits counted for every instance → per-client limits by path (none for
+/// static files and health checks; tighter on sign-in and costly paths) → body limits → routes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let limits = limits::RateLimits::from_config(&config);
@@ -220,26 +233,24 @@ pub fn router(state: AppState) -> Router {
     };
 
     let shared_limits = state.redis.clone().map(|redis| Arc::new(limits::RateLimits::shared(&config, redis)));
-    let app = app_routes(state);
-    let mut routes = Router::new();
-    for path in limits::SIGN_IN_PATHS {
-        routes = routes.route(path, any_service(app.clone()).layer(limits.sign_in.clone()));
-    }
-    for path in limits::EXPENSIVE_PATHS {
-        routes = routes.route(path, any_service(app.clone()).layer(limits.expensive.clone()));
-    }
-    let routes = routes
-        .fallback_service(app)
-        .layer(axum::middleware::from_fn_with_state(authenticator, sessions::authenticate))
-        .layer(session_layer)
-        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+    // A body is read only once the caller is known and has passed every limit.
+    let app =
+        app_routes(state).layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+    let routes = Router::new().fallback_service(limits.around(app));
     let routes = match shared_limits {
         Some(shared) => routes.layer(axum::middleware::from_fn_with_state(shared, limits::shared_limits)),
         None => routes,
     };
     routes
-        .layer(limits.client)
+        .layer(axum::middleware::from_fn_with_state(authenticator, sessions::authenticate))
+        .layer(session_layer)
         .layer(limits.global)
+        // A response whose body makes no progress for this long is ended with an error (the
+        // connection is closed), so a stuck render or stream cannot hold a connection forever;
+        // the request timeout below covers only the time to the response's head.
+        .layer(tower_http::timeout::ResponseBodyTimeoutLayer::new(Duration::from_secs(
+            config.request_timeout_seconds,
+        )))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(config.request_timeout_seconds),
@@ -248,7 +259,6 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
                     error_response(
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
                         AppError::new(ErrorCode::SourceUnavailable, "The server is busy.").retry_after(1),
                     )
                 }))

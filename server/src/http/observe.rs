@@ -18,7 +18,7 @@ pub struct RequestId(pub String);
 
 /// The matched route, carried from the inner router out to [`observe`] on the response.
 #[derive(Clone, Debug)]
-struct Route(String);
+pub(crate) struct Route(String);
 
 /// A route layer of the inner router: tells [`observe`] which route answered.
 pub async fn tag_route(path: Option<MatchedPath>, request: Request, next: Next) -> Response {

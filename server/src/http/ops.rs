@@ -124,15 +124,12 @@ async fn store_check(state: &AppState) -> Check {
     Check { name, ok, detail, latency_ms }
 }
 
-/// The files of the browser bundle under `<site root>/pkg/`, as cargo-leptos writes them.
-pub const BUNDLE_FILES: [&str; 3] = ["gridscope.js", "gridscope.wasm", "gridscope.css"];
-
 /// The browser bundle must be present, or every page would load without interactivity.
 async fn site_check(state: &AppState) -> Check {
     let pkg = state.config.site_root.join("pkg");
     let mut missing = Vec::new();
-    for file in BUNDLE_FILES {
-        if tokio::fs::metadata(pkg.join(file)).await.is_err() {
+    for file in super::bundle::bundle_files() {
+        if tokio::fs::metadata(pkg.join(&file)).await.is_err() {
             missing.push(file);
         }
     }
@@ -164,13 +161,10 @@ pub async fn metrics(
         let expected = state.config.metrics_token.expose();
         let same: bool = subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
         if !same {
-            return super::security::error_response(
-                StatusCode::UNAUTHORIZED,
-                app::error::AppError::new(
-                    app::error::ErrorCode::Unauthorized,
-                    "A metrics token is required.",
-                ),
-            );
+            return super::errors::error_response(app::error::AppError::new(
+                app::error::ErrorCode::Unauthorized,
+                "A metrics token is required.",
+            ));
         }
     }
     refresh_gauges(&state).await;

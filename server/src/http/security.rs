@@ -13,22 +13,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http_body_util::BodyExt;
 
-/// A public error as a JSON response (the same body server functions send), with
-/// `Retry-After` when the error carries a retry hint.
-pub fn error_response(status: StatusCode, error: AppError) -> Response {
-    let retry = error.retry_after_seconds;
-    let code = HeaderValue::from_static(error.code.as_str());
-    let body = serde_json::to_vec(&error).unwrap_or_default();
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    response.headers_mut().insert(app::error::ERROR_CODE_HEADER, code);
-    if let Some(seconds) = retry {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
-}
+use super::errors::{error_response, error_response_with};
 
 /// Reverse proxies whose `X-Forwarded-For` is believed.
 #[derive(Clone, Debug, Default)]
@@ -122,10 +110,10 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
     if let Some(reason) = cross_site_reason(request.method(), request.headers(), host) {
         tracing::warn!(method = %request.method(), path = request.uri().path(), reason, "cross-site request refused");
-        return error_response(
-            StatusCode::FORBIDDEN,
-            AppError::new(ErrorCode::Forbidden, "Requests that change something must come from this site."),
-        );
+        return error_response(AppError::new(
+            ErrorCode::Forbidden,
+            "Requests that change something must come from this site.",
+        ));
     }
     next.run(request).await
 }
@@ -138,11 +126,11 @@ pub struct BodyLimits {
 }
 
 /// The one path that takes large bodies (uploaded datasets), and its limit.
-pub const UPLOAD_PATH: &str = "/import/preview";
+pub const UPLOAD_PATH: &str = super::limits::IMPORT_PREVIEW;
 pub const UPLOAD_MAX_BYTES: usize = app::api::import::MAX_UPLOAD_BYTES + 64 * 1024;
 
 fn too_large(max: usize) -> Response {
-    error_response(
+    error_response_with(
         StatusCode::PAYLOAD_TOO_LARGE,
         AppError::invalid_input(format!("The request body is larger than {max} bytes.")),
     )
@@ -173,13 +161,10 @@ pub async fn bound_body(State(limits): State<BodyLimits>, request: Request, next
             return too_large(limits.max_bytes);
         }
         Ok(Err(_)) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                AppError::invalid_input("The request body was broken off."),
-            );
+            return error_response(AppError::invalid_input("The request body was broken off."));
         }
         Err(_) => {
-            return error_response(
+            return error_response_with(
                 StatusCode::REQUEST_TIMEOUT,
                 AppError::invalid_input("The request body arrived too slowly.").retry_after(1),
             );
@@ -200,11 +185,16 @@ pub struct HeaderPolicy {
 const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), display-capture=(), geolocation=(), \
      gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
-/// Whether a file under `/pkg/` has a content hash in its name (`name.0123abcd….ext`), so it
-/// can be cached for a year: a new build gets a new name.
+/// Whether a file under `/pkg/` has a content hash in its name, so it can be cached for a
+/// year: a new build gets a new name. cargo-leptos names them `name.<hash>.ext`, the hash an
+/// MD5 in unpadded base64url (22 characters); a hex digest of 16 or more is taken too.
 pub fn is_hashed_asset(path: &str) -> bool {
     let Some(file) = path.strip_prefix("/pkg/") else { return false };
-    file.split(['.', '-', '_']).any(|part| part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()))
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    file.split('.').any(|part| {
+        (part.len() == 22 && part.chars().all(base64url))
+            || (part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()))
+    })
 }
 
 fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
@@ -341,6 +331,11 @@ mod tests {
     #[test]
     fn only_hashed_package_files_are_immutable() {
         assert!(is_hashed_asset("/pkg/gridscope.4f9c2a1b7d3e5f60.js"));
+        assert!(is_hashed_asset("/pkg/gridscope.kqL1cZ-3x_Q9aB7fH2mN0w.wasm"));
+        assert!(is_hashed_asset("/pkg/chunk_12.AAAAAAAAAAAAAAAAAAAAAA.wasm"));
+        assert!(is_hashed_asset("/pkg/__wasm_split.kqL1cZ-3x_Q9aB7fH2mN0w.js"));
+        assert!(!is_hashed_asset("/pkg/__wasm_split_manifest.json"));
+        assert!(!is_hashed_asset("/pkg/chunk_12.wasm"));
         assert!(!is_hashed_asset("/pkg/gridscope.js"));
         assert!(!is_hashed_asset("/favicon.svg"));
     }
