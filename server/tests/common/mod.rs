@@ -268,11 +268,13 @@ pub fn small_grid() -> app::domain::GridData {
     }
 }
 
-/// Held by every test that renders a page, so that no two renders of one test binary overlap.
-/// A known, not yet explained hang: two server-side renders at once in one process, each on
-/// its own test runtime, now and then never finish (a few in a hundred runs; never with one
-/// render at a time, never seen on the server's one multi-thread runtime). Until it is found
-/// (docs/benchmarks.md, "The render hang"), the tests take turns rather than fail at random.
+/// Held by every test of the binaries that render pages (`http.rs`, `security.rs`), so that
+/// their tests run one at a time. A known, not yet explained hang: a server-side render now
+/// and then never finishes when other tests of the same process run beside it, each on its
+/// own test runtime (a few in a hundred runs of `http.rs`; it happened even with only the
+/// renders taking turns, and not in 150 runs with one test at a time; never seen on the
+/// server's one multi-thread runtime). Until it is found (issue 27), these tests take turns
+/// rather than fail at random; a stuck page in production ends at the body timeout.
 #[allow(dead_code)]
 pub fn render_lock() -> std::sync::MutexGuard<'static, ()> {
     static RENDERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
