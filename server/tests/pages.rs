@@ -74,6 +74,9 @@ async fn anonymous_pages_come_from_the_cache_and_signed_in_pages_do_not() {
     // Another theme is another page.
     let dark = get(&server, "/n1", &[("cookie", "gridscope_theme=dark")]).await;
     assert_ne!(header(&dark, "etag"), etag);
+    // A theme the app does not know is the page without a theme (the same bytes).
+    let bogus = get(&server, "/n1", &[("cookie", "gridscope_theme=x1; other=1")]).await;
+    assert_eq!(header(&bogus, "etag"), etag);
 
     // Signed in: rendered for this request, never shared, never stored by the browser.
     server.add_user("olga", Role::Operator, PASSWORD).await;

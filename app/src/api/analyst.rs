@@ -158,7 +158,7 @@ async fn prepare(
     question: &str,
 ) -> Result<(AnalystEvent, crate::domain::analyst::Facts, crate::ports::ModelRequest), AppError> {
     use crate::domain::analyst::{classify, gather_facts, mentioned_assets, validate_question};
-    let question = validate_question(question).map_err(|e| AppError::invalid_input(e))?.to_owned();
+    let question = validate_question(question).map_err(AppError::invalid_input)?.to_owned();
     let snapshot = super::grid_snapshot().await?;
     let now = chrono::Utc::now();
     let today = now.date_naive();

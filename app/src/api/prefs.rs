@@ -19,6 +19,15 @@ pub fn theme_from_cookie_header(header: &str) -> Option<&'static str> {
         .filter(|t| *t != "auto")
 }
 
+/// The theme a request's `Cookie` headers ask for (see [`theme_from_cookie_header`]).
+#[cfg(feature = "ssr")]
+pub fn theme_from_headers(headers: &http::HeaderMap) -> Option<&'static str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .find_map(|v| v.to_str().ok().and_then(theme_from_cookie_header))
+}
+
 #[server(endpoint = "set_theme")]
 pub async fn set_theme(theme: String) -> Result<(), AppError> {
     use http::header::{HeaderValue, SET_COOKIE};

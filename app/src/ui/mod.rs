@@ -97,13 +97,7 @@ fn current_theme() -> Option<String> {
     #[cfg(feature = "ssr")]
     {
         use_context::<http::request::Parts>()
-            .and_then(|parts| {
-                parts
-                    .headers
-                    .get_all(http::header::COOKIE)
-                    .iter()
-                    .find_map(|v| v.to_str().ok().and_then(crate::api::prefs::theme_from_cookie_header))
-            })
+            .and_then(|parts| crate::api::prefs::theme_from_headers(&parts.headers))
             .map(str::to_owned)
     }
     #[cfg(not(feature = "ssr"))]

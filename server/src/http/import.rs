@@ -58,29 +58,29 @@ impl Default for Staging {
     }
 }
 
-fn refuse(error: AppError) -> Response {
-    error_response(error)
-}
-
 /// Operators and admins only (401 when not signed in, 403 for a lower role).
 fn operator(principal: &Principal) -> Result<String, Response> {
     match &principal.username {
         Some(name) if principal.can(Role::Operator) => Ok(name.clone()),
-        Some(_) => {
-            Err(refuse(AppError::new(ErrorCode::Forbidden, "Importing data needs the operator role.")))
-        }
-        None => Err(refuse(AppError::new(ErrorCode::Unauthorized, "Sign in as an operator to import data."))),
+        Some(_) => Err(error_response(AppError::new(
+            ErrorCode::Forbidden,
+            "Importing data needs the operator role.",
+        ))),
+        None => Err(error_response(AppError::new(
+            ErrorCode::Unauthorized,
+            "Sign in as an operator to import data.",
+        ))),
     }
 }
 
 fn invalid(message: impl Into<String>) -> Response {
-    refuse(AppError::invalid_input(message))
+    error_response(AppError::invalid_input(message))
 }
 
 fn staged(state: &AppState, token: &str, owner: &str) -> Result<Arc<Staged>, Response> {
     match state.staging.uploads.get(token) {
         Some(s) if s.owner == owner => Ok(s),
-        _ => Err(refuse(AppError::new(
+        _ => Err(error_response(AppError::new(
             ErrorCode::NotFound,
             "This upload is no longer kept (30 minutes): upload the files again.",
         ))),
@@ -181,11 +181,8 @@ async fn build_preview(
     let files = staged.files.clone();
     let checked = tokio::task::spawn_blocking(move || upload::check(&files, fixes))
         .await
-        .map_err(|_| refuse(AppError::internal()))?;
-    let snapshot = state.store.snapshot().await.map_err(|e| {
-        let error = AppError::from(e);
-        refuse(error)
-    })?;
+        .map_err(|_| error_response(AppError::internal()))?;
+    let snapshot = state.store.snapshot().await.map_err(|e| error_response(AppError::from(e)))?;
     let changes = checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
     let unchanged = checked.grid.is_some() && changes.iter().all(|c| c.created + c.changed + c.removed == 0);
     let preview = ImportPreview {
@@ -242,7 +239,7 @@ pub async fn apply(
         let who = holder
             .map_or_else(String::new, |(by, at)| format!(" (by {by} since {})", at.format("%H:%M:%S UTC")));
         audit("conflict".into()).await;
-        return refuse(
+        return error_response(
             AppError::new(
                 ErrorCode::Conflict,
                 format!("Another import is being applied{who}: wait for it, then preview again."),
@@ -293,7 +290,7 @@ async fn apply_locked(
     if preview.base_revision != base_revision {
         return Err((
             "grid_changed",
-            refuse(AppError::new(
+            error_response(AppError::new(
                 ErrorCode::Conflict,
                 format!(
                     "The grid changed since your preview (revision {base_revision} → {}): preview again.",
@@ -316,7 +313,7 @@ async fn apply_locked(
         .store
         .replace_grid(&name, grid)
         .await
-        .map_err(|e| ("store_failed", refuse(AppError::from(e))))?;
+        .map_err(|e| ("store_failed", error_response(AppError::from(e))))?;
     tracing::info!(revision = meta.revision, seconds = started.elapsed().as_secs_f64(), sha256 = %staged.sha256, "import: applied");
     Ok(ImportApplied { revision: meta.revision, changes: preview.changes, unchanged: false })
 }
@@ -341,7 +338,7 @@ pub async fn report_csv(
     let fixes = is_true(query.fixes.as_deref());
     let files = staged.files.clone();
     let Ok(checked) = tokio::task::spawn_blocking(move || upload::check(&files, fixes)).await else {
-        return refuse(AppError::internal());
+        return error_response(AppError::internal());
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut ok = writer.write_record(["file", "line", "column", "problem"]).is_ok();
@@ -370,6 +367,6 @@ pub async fn report_csv(
             bytes,
         )
             .into_response(),
-        _ => refuse(AppError::internal()),
+        _ => error_response(AppError::internal()),
     }
 }

@@ -91,17 +91,6 @@ fn is_page_path(path: &str) -> bool {
         || super::limits::is_free_path(path))
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-}
-
 /// The encodings a client takes, best first among those cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Encoding {
@@ -142,7 +131,7 @@ pub async fn cached_pages(State(cache): State<PageCache>, request: Request, next
     // GET only: a HEAD's render may come back without its body, which must not be kept.
     let eligible = request.method() == Method::GET
         && is_page_path(request.uri().path())
-        && cookie_value(request.headers(), cache.session_cookie).is_none();
+        && !super::security::carries_cookie(request.headers(), cache.session_cookie);
     if !eligible {
         return next.run(request).await;
     }
@@ -154,7 +143,8 @@ pub async fn cached_pages(State(cache): State<PageCache>, request: Request, next
     let key = format!(
         "{}\u{0}{}\u{0}{revision}\u{0}{}",
         request.uri().path_and_query().map_or("/", |p| p.as_str()),
-        cookie_value(request.headers(), app::api::prefs::THEME_COOKIE).unwrap_or(""),
+        // Only a theme the render would use: other cookie values cannot make new entries.
+        app::api::prefs::theme_from_headers(request.headers()).unwrap_or(""),
         cache.live.conditions().revision,
     );
     let encoding = encoding_for(request.headers());
@@ -197,12 +187,6 @@ struct Uncacheable(std::sync::Mutex<Option<Response>>);
 impl Uncacheable {
     fn answer(response: Response) -> Uncacheable {
         Uncacheable(std::sync::Mutex::new(Some(response)))
-    }
-}
-
-impl std::fmt::Debug for Uncacheable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Uncacheable")
     }
 }
 

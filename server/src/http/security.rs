@@ -197,7 +197,8 @@ pub fn is_hashed_asset(path: &str) -> bool {
     })
 }
 
-fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
+/// Whether the request carries a cookie of this name (whatever its value).
+pub(crate) fn carries_cookie(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()
