@@ -7,6 +7,11 @@ pub fn page_policy(nonce: &str) -> String {
     policy_with_scripts(&format!("'nonce-{nonce}'"))
 }
 
+/// The nonce a [`page_policy`] names, if it names one.
+pub fn nonce_in(policy: &str) -> Option<&str> {
+    policy.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).filter(|n| !n.is_empty())
+}
+
 /// The policy for a page served to many from a cache, which carries no nonce: exactly the
 /// inline scripts with these SHA-256 hashes (base64) may run.
 pub fn hashed_page_policy(sha256: &[String]) -> String {
@@ -39,6 +44,13 @@ mod tests {
         for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
             assert!(policy.contains(directive), "{directive} missing from {policy}");
         }
+    }
+
+    #[test]
+    fn the_nonce_is_read_back_from_the_policy() {
+        assert_eq!(nonce_in(&page_policy("abc123")), Some("abc123"));
+        assert_eq!(nonce_in(OTHER_POLICY), None);
+        assert_eq!(nonce_in(&hashed_page_policy(&["aGFzaA==".to_owned()])), None);
     }
 
     #[test]

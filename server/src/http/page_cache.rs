@@ -207,19 +207,19 @@ async fn render(mut request: Request, next: Next) -> Result<CachedPage, Uncachea
         return Err(Uncacheable::answer(response));
     }
     let (parts, body) = response.into_parts();
-    let bytes = match http_body_util::Limited::new(body, MAX_PAGE_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return Err(Uncacheable::answer(internal())),
+    let bytes = match collect_up_to(body, MAX_PAGE_BYTES).await {
+        Ok(bytes) => bytes,
+        // Too large to keep: this answer goes out whole, as rendered.
+        Err(Some(whole)) => return Err(Uncacheable::answer(Response::from_parts(parts, whole))),
+        Err(None) => return Err(Uncacheable::answer(internal())),
     };
     let text = String::from_utf8_lossy(&bytes);
     let nonce = parts
         .headers
         .get(header::CONTENT_SECURITY_POLICY)
         .and_then(|v| v.to_str().ok())
-        .and_then(|policy| policy.split("'nonce-").nth(1))
-        .and_then(|rest| rest.split('\'').next())
-        .map(str::to_owned);
-    let (page, hashes) = without_nonce(&text, nonce.as_deref());
+        .and_then(app::ui::csp::nonce_in);
+    let (page, hashes) = without_nonce(&text, nonce);
     let policy = HeaderValue::from_str(&app::ui::csp::hashed_page_policy(&hashes))
         .map_err(|_| Uncacheable::answer(internal()))?;
     let identity = Bytes::from(page);
@@ -228,12 +228,15 @@ async fn render(mut request: Request, next: Next) -> Result<CachedPage, Uncachea
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(&identity)[..16])
     ))
     .expect("base64 is a valid header value");
-    let (brotli, gzip) = tokio::task::spawn_blocking({
+    let compressed = tokio::task::spawn_blocking({
         let identity = identity.clone();
-        move || (compress_brotli(&identity), compress_gzip(&identity))
+        move || Ok::<_, std::io::Error>((compress_brotli(&identity)?, compress_gzip(&identity)?))
     })
-    .await
-    .map_err(|_| Uncacheable::answer(internal()))?;
+    .await;
+    let Ok(Ok((brotli, gzip))) = compressed else {
+        tracing::error!("a page could not be compressed for the page cache");
+        return Err(Uncacheable::answer(internal()));
+    };
     let mut headers = parts.headers;
     headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::CONTENT_SECURITY_POLICY);
@@ -265,19 +268,38 @@ fn without_nonce(html: &str, nonce: Option<&str>) -> (String, Vec<String>) {
     (page, hashes)
 }
 
-fn compress_brotli(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() / 4);
-    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
-    let _ = brotli::BrotliCompress(&mut &bytes[..], &mut out, &params);
-    out
+/// The body's bytes if it ends within `max`; else the whole body again (what was read, then
+/// the rest), so the answer can still go out; `None` when the body broke off.
+async fn collect_up_to(mut body: Body, max: usize) -> Result<Bytes, Option<Body>> {
+    let mut read: Vec<Bytes> = Vec::new();
+    let mut total = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Err(None) };
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        read.push(data);
+        if total > max {
+            let rest = body.into_data_stream();
+            let read = futures_util::stream::iter(read.into_iter().map(Ok::<_, axum::Error>));
+            return Err(Some(Body::from_stream(futures_util::StreamExt::chain(read, rest))));
+        }
+    }
+    Ok(read.concat().into())
 }
 
-fn compress_gzip(bytes: &[u8]) -> Vec<u8> {
+fn compress_brotli(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut &bytes[..], &mut out, &params)?;
+    Ok(out)
+}
+
+fn compress_gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
     let mut encoder =
         flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::best());
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 fn respond(page: &CachedPage, encoding: Encoding, if_none_match: Option<&HeaderValue>) -> Response {
@@ -346,6 +368,19 @@ mod tests {
         assert!(!page.contains("abc"), "{page}");
         let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()));
         assert_eq!(hashes, [hash("init()"), hash("__RESOLVED=1")]);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_comes_back_whole() {
+        let page = "0123456789".repeat(10);
+        assert_eq!(collect_up_to(Body::from(page.clone()), 1000).await.unwrap(), page.as_bytes());
+        let chunks = futures_util::stream::iter(
+            ["0123456789"; 10].map(|c| Ok::<_, std::io::Error>(Bytes::from_static(c.as_bytes()))),
+        );
+        let Err(Some(whole)) = collect_up_to(Body::from_stream(chunks), 25).await else {
+            panic!("a body over the limit must come back");
+        };
+        assert_eq!(whole.collect().await.unwrap().to_bytes(), page.as_bytes());
     }
 
     #[test]
