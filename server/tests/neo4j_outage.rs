@@ -3,6 +3,8 @@
 //! itself once Neo4j is back. Uses its own Neo4j launcher instance (scripts/neo4j), so it runs
 //! wherever the contract suite's Neo4j does (skipped, loudly, without it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,10 +72,7 @@ async fn requests_fail_fast_while_neo4j_is_down_and_recover_when_it_returns() {
 
     // A site root with the bundle files, so readiness depends on the store alone.
     let site = work.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
-    for f in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
-        std::fs::write(site.join("pkg").join(f), b"x").unwrap();
-    }
+    common::write_bundle_for_binary(&site.join("pkg"));
     let _server = Server(
         Command::new(env!("CARGO_BIN_EXE_gridscope"))
             .arg("serve")

@@ -219,10 +219,7 @@ async fn the_binary_logs_request_ids_never_secrets_and_drains_on_sigterm() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
-    for file in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
-        std::fs::write(site.join("pkg").join(file), b"x").unwrap();
-    }
+    common::write_bundle_for_binary(&site.join("pkg"));
     let token_file = dir.path().join("metrics_token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let (port, admin_port) = (free_port(), free_port());

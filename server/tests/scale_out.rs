@@ -121,11 +121,7 @@ struct Deployment {
 impl Deployment {
     fn new(redis: &RedisServer) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
-        let pkg = dir.path().join("site/pkg");
-        std::fs::create_dir_all(&pkg).unwrap();
-        for file in ["gridscope.js", "gridscope.wasm", "gridscope.css"] {
-            std::fs::write(pkg.join(file), b"x").unwrap();
-        }
+        common::write_bundle_for_binary(&dir.path().join("site/pkg"));
         Deployment {
             dir,
             redis_url: redis.url(),

@@ -4,7 +4,7 @@
 //! by browsers for a year ([`super::security::is_hashed_asset`]). Without that file (a debug
 //! build, the tests) the plain names are used.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The hash list's name, as cargo-leptos writes it and Leptos reads it.
 pub const HASH_FILE: &str = "hash.txt";
@@ -13,13 +13,25 @@ pub const OUTPUT_NAME: &str = "gridscope";
 
 /// The hash list beside the running binary, if the build wrote one.
 pub fn hash_file() -> Option<PathBuf> {
-    let path = std::env::current_exe().ok()?.parent()?.join(HASH_FILE);
+    hash_file_in(std::env::current_exe().ok()?.parent()?)
+}
+
+/// The hash list in `dir` (a binary's folder), if there is one.
+pub fn hash_file_in(dir: &Path) -> Option<PathBuf> {
+    let path = dir.join(HASH_FILE);
     path.is_file().then_some(path)
 }
 
-/// The names of the JS, wasm and CSS files under `pkg/`, hashed when the build hashed them.
+/// The names of the JS, wasm and CSS files under `pkg/` that the running binary serves,
+/// hashed when the build hashed them.
 pub fn bundle_files() -> [String; 3] {
-    let hashes = hash_file().and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
+    let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+    bundle_files_for(dir.as_deref().unwrap_or(Path::new(".")))
+}
+
+/// The same for the binary in `dir` (tests that start the built binary).
+pub fn bundle_files_for(dir: &Path) -> [String; 3] {
+    let hashes = hash_file_in(dir).and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
     names(&hashes)
 }
 
