@@ -39,7 +39,8 @@ import urllib.request
 ROOT = os.environ["GRIDSCOPE_ROOT"]
 BIN = os.path.join(ROOT, "target/release/gridscope")
 LUA = os.path.join(ROOT, "scripts/bench-lib/load.lua")
-PASSWORD = "bench-operator-password-1"  # a throwaway account in a throwaway data folder
+PASSWORD = "bench-operator-password-1"  # throwaway accounts in a throwaway data folder
+ACCOUNTS = 200  # bench-operator-0 … -199, one per signed-in session
 
 # name -> (budget, unit, "min" when the figure must reach the budget, "max" when it must stay under)
 BUDGETS = {
@@ -126,14 +127,16 @@ class Server:
         self.log_path = os.path.join(work, "server.log")
         grid = os.path.join(ROOT, "target/grids", case)
         self.cli(["import", grid])
-        subprocess.run(
-            [BIN, "user", "add", "bench-operator", "--role", "operator"],
-            input=PASSWORD + "\n",
-            text=True,
-            env=self.env,
-            check=True,
-            capture_output=True,
-        )
+        # One account per signed-in session: limits count per account, as for real operators.
+        for i in range(ACCOUNTS):
+            subprocess.run(
+                [BIN, "user", "add", f"bench-operator-{i}", "--role", "operator"],
+                input=PASSWORD + "\n",
+                text=True,
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
         self.process = None
 
     def cli(self, args):
@@ -217,14 +220,14 @@ def check_paths(server):
 
 
 def sign_in_sessions(server, count, path):
-    """Signs the bench operator in `count` times (each from its own address): cookie lines."""
+    """Signs `count` sessions in, each as its own bench operator from its own address: cookie lines."""
     lines = []
     for i in range(count):
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         request = urllib.request.Request(
             server.base + "/api/login",
-            data=urllib.parse.urlencode({"username": "bench-operator", "password": PASSWORD}).encode(),
+            data=urllib.parse.urlencode({"username": f"bench-operator-{i % ACCOUNTS}", "password": PASSWORD}).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": f"10.200.{i // 256}.{i % 256}"},
         )
         opener.open(request, timeout=60).read()
@@ -261,13 +264,16 @@ def section_html(server, results, work, seconds):
         results.add(f"page {path} 64c req/s", round(r["rps"]), "req/s", note)
         results.add(f"page {path} 64c p99", r["p99_us"] / 1000, "ms")
         results.add(f"page {path} 64c errors", r["error_count"], "", json.dumps(r["errors"]))
-    # Signed in: rendered per request (never from the shared cache), 50 operators' sessions.
+    # Signed in: rendered per request (never from the shared cache). Limits count per account
+    # (100/s each by default), so 200 sessions: an allowance of 20,000/s in all, above what two
+    # cores render, so the figure is the server's and not the limit's.
     cookies = os.path.join(work, "html-cookies.txt")
-    sign_in_sessions(server, 50, cookies)
+    sign_in_sessions(server, 200, cookies)
     for path in ["/", "/assets"]:
         r = wrk(server.base, [(path, "")], 64, seconds, cookies=cookies, method="GET")
-        note = f"p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms, {r['error_count']} errors"
+        note = f"p50 {r['p50_us'] / 1000:.2f} ms, p99 {r['p99_us'] / 1000:.2f} ms"
         results.add(f"page {path} signed in 64c req/s", round(r["rps"]), "req/s", note)
+        results.add(f"page {path} signed in 64c errors", r["error_count"], "", json.dumps(r["errors"]))
 
 
 def section_memory(server, results, work, seconds, rss_idle, rss_grid):
