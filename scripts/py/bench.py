@@ -13,8 +13,9 @@ and measures, each figure printed beside its budget:
               (criterion: cargo bench --bench algorithms; per-query p95 from --bench grid_core)
   memory      server RSS: idle, with the grid loaded, and under load with 200 signed-in
               sessions
-  soak        (only with --soak) N minutes at 500 connections: errors, RSS drift after the
-              first minute
+  soak        (only with --soak) N minutes at 500 connections: server functions, anonymous
+              and signed-in pages at once; errors, connections left open after the load, RSS
+              drift after the first minute
 With --record, appends a dated table to docs/benchmarks.md.
 """
 
@@ -57,6 +58,7 @@ BUDGETS = {
     "impact p95 (grid)": (50.0, "ms", "max"),
     "RSS grid + 200 sessions under load": (100, "MB", "max"),
     "soak errors": (0, "", "max"),
+    "soak connections left open": (0, "", "max"),
     "soak RSS drift after minute 1": (10.0, "%", "max"),
 }
 
@@ -372,21 +374,77 @@ def section_algorithms(results, case):
     )
 
 
-def section_soak(server, results, minutes):
-    print(f"Soak: {minutes} minutes at 500 connections (overview, assets, grid summary)", flush=True)
-    paths = [("/api/overview_kpis", ""), ("/api/assets", ASSETS_BODY), ("/api/grid_summary", "")]
-    r = wrk(server.base, paths, 500, int(minutes * 60), sample=server.rss)
+def section_soak(server, results, work, minutes):
+    """Server functions, anonymous pages and signed-in pages at once (500 connections in all),
+    as browsers ask for them; then counts connections the server still holds open."""
+    print(f"Soak: {minutes} minutes at 500 connections (server functions, pages anonymous and signed in)", flush=True)
+    cookies = os.path.join(work, "soak-cookies.txt")
+    sign_in_sessions(server, 200, cookies)
+    seconds = int(minutes * 60)
+    runs = {
+        # Signed-in pages render per request (never from the shared cache), each one streaming
+        # its resources: the renders a stuck response would come from.
+        "signed-in pages": dict(paths=[("/", ""), ("/assets", "")], connections=100, cookies=cookies, method="GET"),
+        "anonymous pages": dict(paths=[("/", ""), ("/assets", ""), ("/map", "")], connections=150, method="GET"),
+        "server functions": dict(
+            paths=[("/api/overview_kpis", ""), ("/api/assets", ASSETS_BODY), ("/api/grid_summary", "")],
+            connections=250,
+            sample=server.rss,
+        ),
+    }
+    outcomes = {}
+
+    def run(name, spec):
+        spec = dict(spec)
+        outcomes[name] = wrk(server.base, spec.pop("paths"), spec.pop("connections"), seconds, **spec)
+
+    threads = [threading.Thread(target=run, args=item) for item in runs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if len(outcomes) != len(runs):
+        raise SystemExit("a soak load run failed")
+    errors = sum(r["error_count"] for r in outcomes.values())
+    requests = sum(r["requests"] for r in outcomes.values())
+    detail = "; ".join(
+        f"{name}: {r['requests']:,} ({round(r['rps'])} req/s, p99 {r['p99_us'] / 1000:.1f} ms) {json.dumps(r['errors'])}"
+        for name, r in outcomes.items()
+    )
+    results.add("soak errors", errors, "", f"{requests:,} requests; {detail}")
+    # Every load generator has closed its connections: any the server still holds after a
+    # few seconds is a response that never ended.
+    time.sleep(5)
+    held = server_connections(server.port)
+    results.add("soak connections left open", held, "", "established TCP connections to the server 5 s after the load ended")
+    r = outcomes["server functions"]
     after_first = [m for t, m in r["samples"] if t >= 60]
     base = after_first[0] if after_first else float("nan")
     end = r["samples"][-1][1]
     drift = abs(end - base) / base * 100
-    results.add("soak errors", r["error_count"], "", f"{r['requests']:,} requests, {round(r['rps'])} req/s; {json.dumps(r['errors'])}")
     results.add(
         "soak RSS drift after minute 1",
         drift,
         "%",
         f"{base:.1f} MB at 1 min, {end:.1f} MB at the end, peak {max(m for _, m in r['samples']):.1f} MB",
     )
+
+
+def server_connections(port):
+    """Established TCP connections whose local port is the server's (from /proc/net/tcp*)."""
+    held = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                    if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                        held += 1
+        except FileNotFoundError:
+            pass
+    return held
 
 
 def machine():
@@ -435,7 +493,7 @@ def main():
         if "memory" in sections:
             section_memory(server, results, work, args.seconds, rss_idle, rss_grid)
         if "soak" in sections:
-            section_soak(server, results, args.soak_minutes)
+            section_soak(server, results, work, args.soak_minutes)
     finally:
         server.stop()
         if os.environ.get("BENCH_KEEP") != "1":

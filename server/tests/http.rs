@@ -31,7 +31,6 @@ fn get(uri: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn healthz_reports_ok_with_version() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, headers) = send(app_with_site_root(site.path()), get("/healthz")).await;
     assert_eq!(status, StatusCode::OK);
@@ -44,7 +43,6 @@ async fn healthz_reports_ok_with_version() {
 
 #[tokio::test]
 async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, _) = send(app_with_site_root(site.path()), get("/readyz")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -57,7 +55,6 @@ async fn readyz_is_503_and_names_what_is_missing_without_the_browser_bundle() {
 
 #[tokio::test]
 async fn readyz_is_200_once_the_browser_bundle_is_present() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     std::fs::create_dir(site.path().join("pkg")).unwrap();
     for f in server::http::bundle::bundle_files() {
@@ -71,7 +68,6 @@ async fn readyz_is_200_once_the_browser_bundle_is_present() {
 
 #[tokio::test]
 async fn overview_is_server_rendered_with_hydration_scripts_and_data() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, headers) = send(app_with_site_root(site.path()), get("/")).await;
     assert_eq!(status, StatusCode::OK);
@@ -86,7 +82,6 @@ async fn overview_is_server_rendered_with_hydration_scripts_and_data() {
 
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page_with_status_404() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let (status, body, _) = send(app_with_site_root(site.path()), get("/no/such/page")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -95,7 +90,6 @@ async fn unknown_paths_get_the_not_found_page_with_status_404() {
 
 #[tokio::test]
 async fn the_status_server_function_answers_json_over_http() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let req = Request::post("/api/service_status")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -111,7 +105,6 @@ async fn the_status_server_function_answers_json_over_http() {
 
 #[tokio::test]
 async fn pages_are_compressed_and_small_answers_are_not() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let app = app_with_site_root(site.path());
     let accepting = |req: axum::http::request::Builder| req.header(header::ACCEPT_ENCODING, "br, gzip");
@@ -132,7 +125,6 @@ async fn pages_are_compressed_and_small_answers_are_not() {
 
 #[tokio::test]
 async fn an_unknown_or_malformed_asset_answers_404_or_400() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let app = app_with_site_root(site.path());
     let ask = |id: &str| {
@@ -161,7 +153,6 @@ async fn an_unknown_or_malformed_asset_answers_404_or_400() {
 
 #[tokio::test]
 async fn the_asset_list_names_each_region_of_the_grid_once_in_order() {
-    let _turn = common::render_lock();
     let site = tempfile::tempdir().unwrap();
     let config = Config {
         site_root: site.path().to_path_buf(),

@@ -23,7 +23,6 @@ fn nonces(html: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn signed_in_pages_carry_a_fresh_csp_nonce_that_matches_their_scripts() {
-    let _turn = common::render_lock();
     // Pages rendered per request (signed in); anonymous pages shared from the cache carry
     // script hashes instead (server/tests/pages.rs).
     let server = TestServer::start(&[]).await;
@@ -55,7 +54,6 @@ async fn signed_in_pages_carry_a_fresh_csp_nonce_that_matches_their_scripts() {
 
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[]).await;
     let http = client();
     let responses = [
@@ -88,7 +86,6 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn signed_in_pages_are_never_stored_and_hashed_files_are_cached_for_a_year() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[]).await;
     server.add_user("olga", Role::Operator, PASSWORD).await;
     let cookie = server.sign_in("olga", PASSWORD).await;
@@ -108,7 +105,6 @@ async fn signed_in_pages_are_never_stored_and_hashed_files_are_cached_for_a_year
 
 #[tokio::test]
 async fn cross_site_state_changes_are_refused_before_they_are_processed() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[]).await;
     server.add_user("olga", Role::Operator, PASSWORD).await;
     let form = "username=olga&password=correct+horse+battery+staple";
@@ -147,7 +143,6 @@ async fn cross_site_state_changes_are_refused_before_they_are_processed() {
 
 #[tokio::test]
 async fn oversized_bodies_get_413_with_or_without_a_content_length() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[("GRIDSCOPE_MAX_BODY_BYTES", "4096")]).await;
     let big = "username=".to_owned() + &"x".repeat(10_000);
     let declared = client()
@@ -201,7 +196,6 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) 
 
 #[tokio::test]
 async fn a_client_sending_its_headers_slowly_is_disconnected() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[("GRIDSCOPE_HEADER_TIMEOUT_SECONDS", "1")]).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n").await.unwrap();
@@ -219,7 +213,6 @@ async fn a_client_sending_its_headers_slowly_is_disconnected() {
 
 #[tokio::test]
 async fn a_client_sending_its_body_slowly_gets_408() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[("GRIDSCOPE_BODY_TIMEOUT_SECONDS", "1")]).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
@@ -239,7 +232,6 @@ async fn a_client_sending_its_body_slowly_gets_408() {
 
 #[tokio::test]
 async fn requests_beyond_the_concurrency_limit_are_shed_with_503() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[
         ("GRIDSCOPE_MAX_CONCURRENT_REQUESTS", "1"),
         ("GRIDSCOPE_BODY_TIMEOUT_SECONDS", "3"),
@@ -273,7 +265,6 @@ async fn json_of(response: reqwest::Response) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_client_over_its_rate_gets_429_with_retry_after_even_with_a_spoofed_forwarded_for() {
-    let _turn = common::render_lock();
     let server =
         TestServer::start(&[("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1"), ("GRIDSCOPE_RATE_CLIENT_BURST", "5")])
             .await;
@@ -301,7 +292,6 @@ async fn a_client_over_its_rate_gets_429_with_retry_after_even_with_a_spoofed_fo
 
 #[tokio::test]
 async fn a_trusted_proxy_s_forwarded_for_names_the_client() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[
         ("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1"),
         ("GRIDSCOPE_RATE_CLIENT_BURST", "2"),
@@ -324,7 +314,6 @@ async fn a_trusted_proxy_s_forwarded_for_names_the_client() {
 
 #[tokio::test]
 async fn static_files_and_health_checks_spend_no_client_allowance() {
-    let _turn = common::render_lock();
     // A burst of 3 (the shipped default is far larger): a page's own files must never use it.
     let server =
         TestServer::start(&[("GRIDSCOPE_RATE_CLIENT_PER_SECOND", "1"), ("GRIDSCOPE_RATE_CLIENT_BURST", "3")])
@@ -346,7 +335,6 @@ async fn static_files_and_health_checks_spend_no_client_allowance() {
 
 #[tokio::test]
 async fn signed_in_requests_count_per_account_not_per_address() {
-    let _turn = common::render_lock();
     // Everyone comes from 127.0.0.1, as people behind one NAT do. A burst of 4 (the shipped
     // default is far larger) makes the test short.
     let server =
@@ -369,7 +357,6 @@ async fn signed_in_requests_count_per_account_not_per_address() {
 
 #[tokio::test]
 async fn sign_in_has_a_tighter_limit_than_other_routes() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[("GRIDSCOPE_RATE_LOGIN_PER_MINUTE", "3")]).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -384,7 +371,6 @@ async fn sign_in_has_a_tighter_limit_than_other_routes() {
 
 #[tokio::test]
 async fn the_global_cap_holds_across_clients() {
-    let _turn = common::render_lock();
     let server = TestServer::start(&[
         ("GRIDSCOPE_RATE_GLOBAL_PER_SECOND", "3"),
         ("GRIDSCOPE_TRUSTED_PROXIES", "127.0.0.1"),
@@ -406,7 +392,6 @@ async fn the_global_cap_holds_across_clients() {
 
 #[tokio::test]
 async fn state_never_changes_through_get() {
-    let _turn = common::render_lock();
     // Every server function is POST-only: a GET (a link, an <img>) cannot call one.
     let server = TestServer::start(&[]).await;
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {
@@ -418,7 +403,6 @@ async fn state_never_changes_through_get() {
 
 #[tokio::test]
 async fn a_response_that_does_not_start_in_time_is_a_503() {
-    let _turn = common::render_lock();
     // The language model takes 5 s to answer; the request timeout is 1 s.
     let upstream = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))

@@ -146,9 +146,23 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
+/// The app's page routes, generated once per process.
+///
+/// Generating them renders the app with every resource held back by a process-wide flag
+/// (`leptos_server`'s `SuppressResourceLoad`): a resource first polled on any other thread
+/// while that flag is up waits forever, and so does the page rendering it (upstream
+/// leptos-rs/leptos#4773; reproduced in `server/tests/render_race.rs`). Generating once, with
+/// every router waiting on that one generation, keeps any render from overlapping it: the
+/// server builds one router before it serves, but tests and scale-out checks build many in
+/// one process.
+fn route_list() -> &'static Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App))
+}
+
 /// The pages, server functions, exports and operational endpoints.
 fn app_routes(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = route_list().clone();
     let info = state.info.clone();
     let store = state.store.clone();
     let live = state.live.clone();

@@ -24,6 +24,8 @@ pub struct TestServer {
     pub base: String,
     pub addr: std::net::SocketAddr,
     pub accounts: Arc<server::auth::Accounts>,
+    /// The server's grid store (to load a grid, as an import would).
+    pub store: Arc<dyn GridStore>,
     pub dir: tempfile::TempDir,
     /// The admin listener (`/metrics`) when `GRIDSCOPE_METRICS_ADDR` is set (on a free port).
     pub admin_base: Option<String>,
@@ -54,6 +56,7 @@ impl TestServer {
         let model = server::upstream::llm::start(&config, None).unwrap();
         let state = server::http::AppState::new(config, store).unwrap().with_model(model);
         let accounts = state.accounts.clone();
+        let grid_store = state.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -73,7 +76,15 @@ impl TestServer {
             let _ = stopped.await;
             let _ = admin_stop.send(true);
         }));
-        TestServer { base: format!("http://{addr}"), addr, accounts, dir, admin_base, stop: Some(stop) }
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            accounts,
+            store: grid_store,
+            dir,
+            admin_base,
+            stop: Some(stop),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -266,19 +277,6 @@ pub fn small_grid() -> app::domain::GridData {
         ],
         ..Default::default()
     }
-}
-
-/// Held by every test of the binaries that render pages (`http.rs`, `security.rs`), so that
-/// their tests run one at a time. A known, not yet explained hang: a server-side render now
-/// and then never finishes when other tests of the same process run beside it, each on its
-/// own test runtime (a few in a hundred runs of `http.rs`; it happened even with only the
-/// renders taking turns, and not in 150 runs with one test at a time; never seen on the
-/// server's one multi-thread runtime). Until it is found (issue 27), these tests take turns
-/// rather than fail at random; a stuck page in production ends at the body timeout.
-#[allow(dead_code)]
-pub fn render_lock() -> std::sync::MutexGuard<'static, ()> {
-    static RENDERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    RENDERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Writes stand-ins for the browser bundle into `pkg`, under the names the built `gridscope`
