@@ -41,6 +41,10 @@ for (const [kind, scheme] of RUNS) {
         await page.goto(path);
         await hydrated(page);
         await page.waitForSelector(ready);
+        // Pages are lazy-loaded chunks: the app is hydrated (the marker above) a moment before
+        // the page's own chunk sets its title, and axe run in that moment saw no title (1 run
+        // in 95). Wait for the page's title; if it never comes, axe below reports it.
+        await page.waitForFunction(() => document.title.endsWith('· Gridscope'), null, { timeout: 5000 }).catch(() => {});
         await page.addScriptTag({ content: axeSource });
         const result = await page.evaluate(() =>
           window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),

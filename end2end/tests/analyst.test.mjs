@@ -100,7 +100,8 @@ async function operatorCookie() {
 test('an empty or oversized question is refused with invalid_input; viewers are told to sign in', async () => {
   const ask = (cookie) => fetch(`${BASE_URL}/api/analyst_ask`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    // Origin, as a browser sends it: a request carrying the session without one is refused.
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE_URL, ...(cookie ? { cookie } : {}) },
     body: `question=${'x'.repeat(501)}`,
   });
   const anonymous = await ask();

@@ -228,7 +228,7 @@ test('the keys reach the providers and nowhere else: pages, server functions, si
     for (const [body, who] of [[bodies[name] ?? '', cookie], ['garbage=%ZZ&x=' + 'y'.repeat(2000), cookie], [bodies[name] ?? '', null]]) {
       const res = await fetch(`${base}/api/${name}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(who ? { cookie: who } : {}) },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base, ...(who ? { cookie: who } : {}) },
         body,
       });
       checked.push({ where: `POST /api/${name}`, text: JSON.stringify([...res.headers]) + (await res.text()) });

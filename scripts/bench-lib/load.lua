@@ -52,6 +52,8 @@ function init(args)
         ["Content-Type"] = "application/x-www-form-urlencoded",
         ["Accept"] = "application/json",
         ["Accept-Encoding"] = "gzip, deflate, br, zstd",
+        -- What a browser sends on every POST (a request with a session but no Origin is refused).
+        ["Origin"] = string.format("%s://%s:%s", wrk.scheme or "http", wrk.host, tostring(wrk.port)),
         ["X-Forwarded-For"] = forwarded,
       }
     end

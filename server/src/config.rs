@@ -187,6 +187,10 @@ pub struct Config {
     /// `GRIDSCOPE_TRUSTED_PROXIES`: comma-separated addresses or networks (CIDR) of reverse
     /// proxies whose `X-Forwarded-For` names the client; empty: the TCP peer is the client.
     pub trusted_proxies: String,
+    /// `GRIDSCOPE_PUBLIC_HOSTS`: comma-separated host names (or addresses) the site is reached
+    /// by, beside the loopback names that always work; a request for any other host is refused
+    /// (421), so a DNS-rebinding page cannot talk to the server. `*` accepts every host.
+    pub public_hosts: String,
     /// `GRIDSCOPE_RATE_CLIENT_PER_SECOND`: sustained requests per second per client (account
     /// when signed in, else address), every route but static files and health checks.
     pub rate_client_per_second: u32,
@@ -210,13 +214,14 @@ pub struct Config {
     pub request_timeout_seconds: u64,
     /// `GRIDSCOPE_MAX_CONCURRENT_REQUESTS`: requests handled at once; more are shed (503).
     pub max_concurrent_requests: usize,
-    /// `GRIDSCOPE_LOGIN_MAX_FAILURES`: failed sign-ins before an account is locked (doubling).
+    /// `GRIDSCOPE_LOGIN_MAX_FAILURES`: failed sign-ins of one name from one address before that
+    /// name waits there (doubling per further failure; never an account lock).
     pub login_max_failures: u32,
-    /// `GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES`: failed sign-ins from one client before it is
-    /// locked out of signing in for `GRIDSCOPE_LOGIN_LOCK_SECONDS` × 15.
+    /// `GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES`: failed sign-ins from one address before it may sign
+    /// in only to names known from it, for `GRIDSCOPE_LOGIN_LOCK_SECONDS` × 15 (≤ 15 min).
     pub login_client_max_failures: u32,
-    /// `GRIDSCOPE_LOGIN_LOCK_SECONDS`: the first lock of an account; each further failure doubles it
-    /// (at most one day).
+    /// `GRIDSCOPE_LOGIN_LOCK_SECONDS`: the first wait of a name at an address; each further
+    /// failure there doubles it (at most 15 minutes).
     pub login_lock_seconds: u64,
     /// `GRIDSCOPE_METRICS_ADDR`: address of the admin listener serving `/metrics`, `/healthz`
     /// and `/readyz` (never on the public address); empty: no admin listener.
@@ -293,6 +298,7 @@ impl Default for Config {
             session_idle_seconds: 1800,
             session_max_seconds: 43_200,
             trusted_proxies: String::new(),
+            public_hosts: String::new(),
             // Sized for 50 phones behind one address (a carrier's NAT, a control room), each
             // browsing at up to about one request a second in bursts of ten: the reasoning is in
             // docs/operations.md ("Rate limits"). Static files and health checks spend nothing.
@@ -376,6 +382,7 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_SESSION_IDLE_SECONDS",
     "GRIDSCOPE_SESSION_MAX_SECONDS",
     "GRIDSCOPE_TRUSTED_PROXIES",
+    "GRIDSCOPE_PUBLIC_HOSTS",
     "GRIDSCOPE_RATE_CLIENT_PER_SECOND",
     "GRIDSCOPE_RATE_CLIENT_BURST",
     "GRIDSCOPE_RATE_LOGIN_PER_MINUTE",
@@ -501,6 +508,7 @@ impl Config {
             session_max_seconds: typed(&figment, "session_max_seconds", &mut p)
                 .unwrap_or(d.session_max_seconds),
             trusted_proxies: typed(&figment, "trusted_proxies", &mut p).unwrap_or(d.trusted_proxies),
+            public_hosts: typed(&figment, "public_hosts", &mut p).unwrap_or(d.public_hosts),
             rate_client_per_second: typed(&figment, "rate_client_per_second", &mut p)
                 .unwrap_or(d.rate_client_per_second),
             rate_client_burst: typed(&figment, "rate_client_burst", &mut p).unwrap_or(d.rate_client_burst),
@@ -553,6 +561,24 @@ impl Config {
                     .map_err(|_| format!("'{item}' is not an IP address or CIDR network"))
             })
             .collect()
+    }
+
+    /// The host names requests may name (lower case, without port), the loopback names first;
+    /// `None` when every host is accepted (`*`).
+    pub fn allowed_hosts(&self) -> Result<Option<Vec<String>>, String> {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"].map(str::to_owned).to_vec();
+        for item in self.public_hosts.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            if item == "*" {
+                return Ok(None);
+            }
+            let host = item.to_ascii_lowercase();
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+            if host.len() > 253 || !host.chars().all(plain) {
+                return Err(format!("'{item}' is not a host name or address"));
+            }
+            hosts.push(host);
+        }
+        Ok(Some(hosts))
     }
 
     /// The admin listener's address, if one is configured.
@@ -670,6 +696,9 @@ impl Config {
         }
         if let Err(e) = self.trusted_proxy_networks() {
             problems.push(format!("  GRIDSCOPE_TRUSTED_PROXIES: {e}"));
+        }
+        if let Err(e) = self.allowed_hosts() {
+            problems.push(format!("  GRIDSCOPE_PUBLIC_HOSTS: {e}"));
         }
         if self.llm_provider == LlmProviderChoice::Anthropic && !self.llm_api_key.is_set() {
             problems.push(

@@ -127,6 +127,10 @@ async fn as_operator(state: AppState) -> axum::Router {
         let cookie = cookie.clone();
         async move {
             request.headers_mut().insert(axum::http::header::COOKIE, cookie);
+            // Sent from the app's own page, as a browser says.
+            request
+                .headers_mut()
+                .insert("sec-fetch-site", axum::http::HeaderValue::from_static("same-origin"));
             request
         }
     }))

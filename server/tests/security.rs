@@ -198,7 +198,7 @@ async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) 
 async fn a_client_sending_its_headers_slowly_is_disconnected() {
     let server = TestServer::start(&[("GRIDSCOPE_HEADER_TIMEOUT_SECONDS", "1")]).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n").await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
     // One more header line, then nothing: the request never completes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stream.write_all(b"X-Slow: 1\r\n").await.unwrap();
@@ -217,7 +217,7 @@ async fn a_client_sending_its_body_slowly_gets_408() {
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
         .write_all(
-            b"POST /api/whoami HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nabc",
+            b"POST /api/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nabc",
         )
         .await
         .unwrap();
@@ -239,7 +239,7 @@ async fn requests_beyond_the_concurrency_limit_are_shed_with_503() {
     .await;
     // Holds the only slot: its body never finishes arriving.
     let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    slow.write_all(b"POST /api/whoami HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nab")
+    slow.write_all(b"POST /api/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nab")
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -425,6 +425,10 @@ async fn a_response_that_does_not_start_in_time_is_a_503() {
         .await;
     assert_eq!(response.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(3), "cut off after {:?}", started.elapsed());
+    assert_eq!(header(&response, "x-error-code"), "source_unavailable");
+    assert_eq!(header(&response, "retry-after"), "1");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "source_unavailable");
     // Other requests are unaffected.
     assert_eq!(server.post("/api/whoami", &[], Some(&cookie)).await.status(), 200);
 }

@@ -62,7 +62,11 @@ impl Importer {
         for (k, v) in extra {
             form = form.text(k.to_string(), v.to_string());
         }
-        let mut request = client().post(self.server.url("/import/preview")).multipart(form);
+        // From the import page, as a browser sends it.
+        let mut request = client()
+            .post(self.server.url("/import/preview"))
+            .header("origin", &self.server.base)
+            .multipart(form);
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }
@@ -353,4 +357,52 @@ async fn the_report_and_the_exports_neutralise_spreadsheet_formulas() {
     let export =
         client().get(imp.server.url("/export/assets.csv")).send().await.unwrap().text().await.unwrap();
     assert!(export.contains(",'-2+3,"), "{export}");
+}
+
+/// L5 (issue 28): the server decides which revision a preview was made against. Before, an
+/// old preview's token applied after two newer imports succeeded when the client sent the
+/// current revision, silently undoing them.
+#[tokio::test]
+async fn l5_an_old_preview_cannot_be_applied_by_sending_the_current_revision() {
+    let importer = Importer::start().await;
+    let variant = |n: u32| GOOD.replace("Bus 1", &format!("Bus 1 v{n}")).into_bytes();
+    let old = importer.preview(&[("assets", "assets.csv", variant(1))], false).await;
+    for n in [2, 3] {
+        let newer = importer.preview(&[("assets", "assets.csv", variant(n))], false).await;
+        assert_eq!(importer.apply(&newer, false).await.status(), 200);
+    }
+    let (current, assets) = importer.stored().await;
+    let current_text = current.to_string();
+    let response = importer
+        .server
+        .post(
+            "/import/apply",
+            &[("token", &old.token), ("fixes", "false"), ("base_revision", &current_text)],
+            Some(&importer.cookie),
+        )
+        .await;
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "conflict");
+    assert_eq!(importer.stored().await, (current, assets), "nothing written");
+}
+
+/// L6 (issue 28): text that acts instead of showing is refused, naming line and column: a
+/// terminal escape, a bell, a right-to-left override. Before, it was stored and sent raw in
+/// CSV and JSON exports and on the map. Arabic text with its direction marks still imports.
+#[tokio::test]
+async fn l6_control_and_direction_override_characters_are_refused() {
+    let imp = Importer::start().await;
+    for (hostile, code) in [
+        ("Bus \u{1b}[31m1", "U+001B"),
+        ("Bus \u{7}1", "U+0007"),
+        ("Bus \u{202e}1", "U+202E"),
+        ("Bus \u{2066}1", "U+2066"),
+    ] {
+        imp.refused(GOOD.replace("Bus 1", hostile).into_bytes(), 2, "name", code).await;
+    }
+    let arabic = imp
+        .preview(&[("assets", "assets.csv", GOOD.replace("Bus 1", "محطة\u{200f} 1").into_bytes())], false)
+        .await;
+    assert!(arabic.valid, "{:?}", arabic.issues);
 }

@@ -186,6 +186,18 @@ fn Account() -> impl IntoView {
     }
 }
 
+/// The document title of a page: "<page> · Gridscope".
+///
+/// On the server the text is escaped here, because leptos_meta writes the `<title>` it streams
+/// into the head as it is: a page titled with stored text (an asset's name) could otherwise
+/// close the element and add markup of its own. In the browser the title is set as text.
+fn page_title(page: String) -> String {
+    let title = format!("{page} · Gridscope");
+    #[cfg(feature = "ssr")]
+    let title = html_escape::encode_text(&title).into_owned();
+    title
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -198,7 +210,7 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| hydrated.set(true));
 
     view! {
-        <Title formatter=|page: String| format!("{page} · Gridscope")/>
+        <Title formatter=page_title/>
         <Meta name="description" content="Grid status, risk and outage impact for an energy grid."/>
         <Meta name="theme-color" content="#0f3d5e"/>
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml"/>

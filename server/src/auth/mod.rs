@@ -4,11 +4,17 @@
 //! - Passwords: at least 12 characters, no composition rules (NIST SP 800-63B); hashed with
 //!   Argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane) on the blocking pool, at most
 //!   as many at once as there are cores, so a burst of sign-ins cannot starve the runtime.
-//! - Brute force: each failed sign-in counts against the account (locked for
-//!   `login_lock_seconds`, doubling per further failure, after `login_max_failures`) and
-//!   against the client address (locked out of signing in after `login_client_max_failures`).
-//!   A locked account is refused before its password is checked, so locking leaks nothing.
-//!   Unknown names cost the same hashing as known ones.
+//! - Brute force (OWASP's authentication guidance: throttle, do not lock): failed sign-ins count
+//!   per name *and* address. After `login_max_failures` in a row, that name may be tried from
+//!   that address once per `login_lock_seconds`, the wait doubling per further failure up to
+//!   15 minutes; every other address is unaffected, so nobody can lock an owner out from
+//!   elsewhere. Failures also count per address, whatever the name: after
+//!   `login_client_max_failures`, that address may only sign in to names that have signed in
+//!   from it before (a shared address's own operators keep working while a guesser behind it
+//!   is held back), for 15 minutes after its last failure. A success clears both counts for
+//!   that name and address. Unknown names count and answer exactly as known ones (the same
+//!   401, the same hashing time, the same 429 when throttled), so answers tell nothing about
+//!   which accounts exist. An admin enabling an account, or a new password, clears its waits.
 //! - Sessions remember the account's `generation` at sign-in; ending an account's sessions,
 //!   disabling it or changing its password bumps it, and older sessions stop counting at once.
 
@@ -33,8 +39,11 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longer passwords are refused before hashing (hashing cost must not be the attacker's choice).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_USERNAME_CHARS: usize = 64;
-/// The longest an account stays locked, however many failures.
-const MAX_LOCK: Duration = Duration::from_secs(86_400);
+/// The longest wait between two tries of one name from one address, and how long an address
+/// over its failure limit stays limited to names it knows.
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long a name counts as known from an address after it signed in from there.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 86_400);
 
 /// Why an account change was refused (for the CLI and the admin page).
 #[derive(Debug, thiserror::Error)]
@@ -109,15 +118,32 @@ impl SignInLimits {
         }
     }
 
-    /// How long a client stays locked out of signing in after too many failures.
+    /// How long an address over its failure limit stays limited to the names it knows.
     fn client_lock(&self) -> Duration {
-        (self.lock * 15).min(MAX_LOCK)
+        (self.lock * 15).min(MAX_WAIT)
     }
 
-    /// How long an account is locked after `failures` failures in a row (none below the limit).
-    fn account_lock(&self, failures: u32) -> Option<Duration> {
+    /// The wait before one name may be tried again from one address after `failures`
+    /// failures in a row there (none below the limit): `lock`, doubling per further failure.
+    fn pair_wait(&self, failures: u32) -> Option<Duration> {
         let over = failures.checked_sub(self.account_failures)?;
-        Some(self.lock.saturating_mul(2u32.saturating_pow(over.min(20))).min(MAX_LOCK))
+        Some(self.lock.saturating_mul(2u32.saturating_pow(over.min(20))).min(MAX_WAIT))
+    }
+}
+
+/// Failed sign-ins in a row for one name from one address, and when it may be tried again.
+#[derive(Clone, Copy, Debug, Default)]
+struct Strikes {
+    failures: u32,
+    retry_at: Option<std::time::Instant>,
+}
+
+impl Strikes {
+    /// The time left before the next try, if it must wait.
+    fn wait(&self) -> Option<Duration> {
+        self.retry_at
+            .and_then(|at| at.checked_duration_since(std::time::Instant::now()))
+            .filter(|d| !d.is_zero())
     }
 }
 
@@ -190,8 +216,14 @@ pub struct Accounts {
     store: Arc<dyn AccountStore>,
     hasher: Hasher,
     limits: SignInLimits,
-    /// Failed sign-ins per client address; an entry lives `client_lock` after its last update.
+    /// Failed sign-ins per client address, whatever the name; an entry lives `client_lock`
+    /// after its last update.
     client_failures: moka::sync::Cache<String, u32>,
+    /// Failed sign-ins per name, then per address: one entry per name, so that lifting a
+    /// name's waits (an admin, a new password) is one removal.
+    strikes: moka::sync::Cache<String, Arc<std::sync::Mutex<std::collections::HashMap<String, Strikes>>>>,
+    /// Names that signed in from an address (`name`, NUL, address), for [`KNOWN_FOR`].
+    known: moka::sync::Cache<String, ()>,
     /// Set: the failures per address are also counted in Redis, for every instance together.
     shared: Option<crate::shared::Redis>,
     /// What a session's account allows (role, enabled, generation), read at most once per
@@ -212,10 +244,13 @@ fn bad_credentials() -> AppError {
     AppError::new(ErrorCode::Unauthorized, "The user name or password is wrong.")
 }
 
-fn locked(remaining: Duration) -> AppError {
+fn throttled(remaining: Duration) -> AppError {
     AppError::new(ErrorCode::RateLimited, "Too many failed sign-ins: signing in is paused.")
-        .retry_after(remaining.as_secs().max(1))
+        .retry_after(remaining.as_secs_f64().ceil().max(1.0) as u64)
 }
+
+/// Most addresses kept per name (an attacker rotating addresses cannot grow memory beyond it).
+const MAX_ADDRESSES_PER_NAME: usize = 10_000;
 
 impl Accounts {
     pub fn new(store: Arc<dyn AccountStore>, limits: SignInLimits) -> Accounts {
@@ -226,6 +261,8 @@ impl Accounts {
             hasher: Hasher::default(),
             limits,
             client_failures,
+            strikes: moka::sync::Cache::builder().max_capacity(100_000).time_to_idle(MAX_WAIT * 4).build(),
+            known: moka::sync::Cache::builder().max_capacity(100_000).time_to_live(KNOWN_FOR).build(),
             shared: None,
             principals: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -284,13 +321,15 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         check_password_policy(password)?;
         let hash = self.hasher.hash(password).await?;
-        self.change(username, |a| {
-            a.password_hash = hash;
-            a.failed_sign_ins = 0;
-            a.locked_until = None;
-            a.generation += 1;
-        })
-        .await?;
+        let account = self
+            .change(username, |a| {
+                a.password_hash = hash;
+                a.failed_sign_ins = 0;
+                a.locked_until = None;
+                a.generation += 1;
+            })
+            .await?;
+        self.strikes.invalidate(&account.username);
         self.audit_as(actor, "set_password", Some(username), "cli", "ok").await;
         Ok(())
     }
@@ -303,16 +342,21 @@ impl Accounts {
         actor: &str,
         client: &str,
     ) -> Result<(), AccountError> {
-        self.change(username, |a| {
-            a.enabled = enabled;
-            if !enabled {
-                a.generation += 1;
-            } else {
-                a.failed_sign_ins = 0;
-                a.locked_until = None;
-            }
-        })
-        .await?;
+        let account = self
+            .change(username, |a| {
+                a.enabled = enabled;
+                if !enabled {
+                    a.generation += 1;
+                } else {
+                    a.failed_sign_ins = 0;
+                    a.locked_until = None;
+                }
+            })
+            .await?;
+        if enabled {
+            // Enabling is also how an admin lifts the waits on a name.
+            self.strikes.invalidate(&account.username);
+        }
         self.audit_as(
             actor,
             if enabled { "enable_user" } else { "disable_user" },
@@ -421,46 +465,106 @@ impl Accounts {
     }
 }
 
+impl Accounts {
+    fn name_strikes(&self, name: &str) -> Arc<std::sync::Mutex<std::collections::HashMap<String, Strikes>>> {
+        self.strikes.get_with(name.to_owned(), Default::default)
+    }
+
+    /// How long `name` must wait before it is tried again from `client`.
+    fn pair_wait(&self, name: &str, client: &ClientId) -> Option<Duration> {
+        let strikes = self.strikes.get(name)?;
+        let strikes = strikes.lock().unwrap_or_else(|p| p.into_inner());
+        strikes.get(&client.0).and_then(Strikes::wait)
+    }
+
+    /// Counts a failed sign-in to `name` from `client` (whether or not the account exists).
+    async fn failed(&self, name: &str, client: &ClientId) {
+        {
+            let strikes = self.name_strikes(name);
+            let mut strikes = strikes.lock().unwrap_or_else(|p| p.into_inner());
+            if strikes.len() >= MAX_ADDRESSES_PER_NAME && !strikes.contains_key(&client.0) {
+                strikes.clear();
+            }
+            let entry = strikes.entry(client.0.clone()).or_default();
+            entry.failures = entry.failures.saturating_add(1);
+            entry.retry_at =
+                self.limits.pair_wait(entry.failures).map(|wait| std::time::Instant::now() + wait);
+        }
+        self.client_failed(client).await;
+    }
+
+    /// A sign-in to `name` from `client` succeeded: its counts there start again, and the
+    /// name is known from that address.
+    async fn succeeded(&self, name: &str, client: &ClientId) {
+        if let Some(strikes) = self.strikes.get(name) {
+            strikes.lock().unwrap_or_else(|p| p.into_inner()).remove(&client.0);
+        }
+        self.known.insert(known_key(name, client), ());
+        self.client_failures.invalidate(&client.0);
+        if let Some(redis) = &self.shared {
+            let cleared: Result<(), _> = redis::cmd("DEL")
+                .arg(Self::shared_failures_key(client))
+                .query_async(&mut redis.connection())
+                .await;
+            if let Err(e) = cleared {
+                tracing::warn!(error = %e.category(), "sign-in failures not cleared in Redis");
+            }
+        }
+    }
+}
+
+fn known_key(name: &str, client: &ClientId) -> String {
+    format!("{name}\0{}", client.0)
+}
+
 #[async_trait]
 impl AccountService for Accounts {
     async fn sign_in(&self, username: &str, password: &str, client: &ClientId) -> Result<SignedIn, AppError> {
-        if self.client_failures(client).await >= self.limits.client_failures {
+        // The name as counted: a malformed one is counted under its trimmed, lower-case,
+        // bounded form, so that it is throttled exactly like a real name.
+        let counted: String = username.trim().to_lowercase().chars().take(MAX_USERNAME_CHARS).collect();
+        if let Some(wait) = self.pair_wait(&counted, client) {
+            self.audit_as("anonymous", "sign_in", None, &client.0, "throttled").await;
+            return Err(throttled(wait));
+        }
+        if self.client_failures(client).await >= self.limits.client_failures
+            && !self.known.contains_key(&known_key(&counted, client))
+        {
             tracing::warn!(client = %client.0, "sign-in refused: too many failures from this client");
-            self.audit_as("anonymous", "sign_in", None, &client.0, "client_locked").await;
-            return Err(locked(self.limits.client_lock()));
+            self.audit_as("anonymous", "sign_in", None, &client.0, "client_throttled").await;
+            return Err(throttled(self.limits.client_lock()));
         }
         // Malformed names and oversized passwords fail like wrong ones, without a lookup.
         let (Ok(username), true) = (normalise_username(username), password.len() <= MAX_PASSWORD_BYTES)
         else {
-            self.client_failed(client).await;
+            let _ = self.hasher.verify("", self.decoy().await).await;
+            self.failed(&counted, client).await;
             return Err(bad_credentials());
         };
         let Some(account) = self.store.account(&username).await? else {
             let _ = self.hasher.verify(password, self.decoy().await).await;
-            self.client_failed(client).await;
+            self.failed(&username, client).await;
             tracing::warn!(client = %client.0, "sign-in failed: no such account");
             self.audit_as("anonymous", "sign_in", None, &client.0, "unknown_account").await;
             return Err(bad_credentials());
         };
         let now = Utc::now();
-        if let Some(until) = account.locked_until.filter(|until| *until > now) {
-            self.audit_as(&username, "sign_in", Some(&username), &client.0, "locked").await;
-            return Err(locked((until - now).to_std().unwrap_or_default()));
-        }
         if !self.hasher.verify(password, &account.password_hash).await {
-            self.client_failed(client).await;
-            let limits = self.limits.clone();
+            self.failed(&username, client).await;
+            // Counted on the account for the admin's view; it locks nothing.
             let updated = self
-                .change(&username, move |a| {
-                    a.failed_sign_ins += 1;
-                    if let Some(lock) = limits.account_lock(a.failed_sign_ins) {
-                        a.locked_until = Some(now + chrono::Duration::from_std(lock).unwrap_or_default());
-                    }
+                .change(&username, |a| {
+                    a.failed_sign_ins = a.failed_sign_ins.saturating_add(1);
+                    a.locked_until = None;
                 })
                 .await
                 .map_err(AppError::from)?;
             tracing::warn!(user = %username, client = %client.0, failures = updated.failed_sign_ins, "sign-in failed: wrong password");
-            let outcome = if updated.locked_until.is_some() { "bad_password_locked" } else { "bad_password" };
+            let outcome = if self.pair_wait(&username, client).is_some() {
+                "bad_password_throttled"
+            } else {
+                "bad_password"
+            };
             self.audit_as(&username, "sign_in", Some(&username), &client.0, outcome).await;
             return Err(bad_credentials());
         }
@@ -468,6 +572,7 @@ impl AccountService for Accounts {
             self.audit_as(&username, "sign_in", Some(&username), &client.0, "disabled").await;
             return Err(AppError::new(ErrorCode::Unauthorized, "This account is disabled: ask an admin."));
         }
+        self.succeeded(&username, client).await;
         let account = self
             .change(&username, move |a| {
                 a.failed_sign_ins = 0;
@@ -521,7 +626,11 @@ impl AccountService for Accounts {
         enabled: bool,
         client: &ClientId,
     ) -> Result<(), AppError> {
-        if !enabled && admin.username.as_deref() == Some(username.trim()) {
+        let own = match (admin.username.as_deref(), normalise_username(username)) {
+            (Some(admin), Ok(name)) => normalise_username(admin).is_ok_and(|admin| admin == name),
+            _ => false,
+        };
+        if !enabled && own {
             return Err(AppError::invalid_input("Admins cannot disable their own account."));
         }
         Ok(self.enable(username, enabled, admin.name(), &client.0).await?)
@@ -566,12 +675,12 @@ mod tests {
     }
 
     #[test]
-    fn account_locks_start_at_the_limit_and_double() {
+    fn waits_start_at_the_limit_and_double_up_to_fifteen_minutes() {
         let limits = SignInLimits { account_failures: 5, client_failures: 20, lock: Duration::from_secs(60) };
-        assert_eq!(limits.account_lock(4), None);
-        assert_eq!(limits.account_lock(5), Some(Duration::from_secs(60)));
-        assert_eq!(limits.account_lock(6), Some(Duration::from_secs(120)));
-        assert_eq!(limits.account_lock(100), Some(MAX_LOCK));
+        assert_eq!(limits.pair_wait(4), None);
+        assert_eq!(limits.pair_wait(5), Some(Duration::from_secs(60)));
+        assert_eq!(limits.pair_wait(6), Some(Duration::from_secs(120)));
+        assert_eq!(limits.pair_wait(100), Some(MAX_WAIT));
     }
 
     #[tokio::test]

@@ -92,3 +92,53 @@ mod tests {
         assert_eq!(limited.headers()[header::RETRY_AFTER], "7");
     }
 }
+
+/// The rest of the boundary: an error answer the framework made itself (a method not allowed,
+/// a form that does not decode, an unsupported content type: plain text or nothing) is given
+/// the public JSON error of its status, keeping that status and its headers (`Allow`). Answers
+/// that already carry a public code, and pages (HTML, such as the not-found page), pass as
+/// they are.
+pub async fn public_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(ERROR_CODE_HEADER)
+    {
+        return response;
+    }
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|t| t.starts_with("text/plain"));
+    if !plain {
+        return response;
+    }
+    let (code, message) = match status.as_u16() {
+        401 => (ErrorCode::Unauthorized, "Sign in first."),
+        403 => (ErrorCode::Forbidden, "This is not allowed."),
+        404 => (ErrorCode::NotFound, "Nothing is here."),
+        405 => (ErrorCode::InvalidInput, "This method is not allowed here."),
+        409 => (ErrorCode::Conflict, "This conflicts with the current state."),
+        413 => (ErrorCode::InvalidInput, "The request body is too large."),
+        415 => (ErrorCode::InvalidInput, "This content type is not accepted here."),
+        429 => (ErrorCode::RateLimited, "Too many requests: slow down."),
+        502..=504 => (ErrorCode::SourceUnavailable, "The server cannot answer right now."),
+        500.. => (ErrorCode::InternalError, "Something went wrong on the server."),
+        _ => (ErrorCode::InvalidInput, "The request could not be read."),
+    };
+    let mut error = AppError::new(code, message);
+    if let Some(seconds) = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        error = error.retry_after(seconds);
+    }
+    let (mut parts, _) = response.into_parts();
+    let public = error_response_with(status, error);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(public.headers().clone());
+    Response::from_parts(parts, public.into_body())
+}

@@ -24,8 +24,13 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::errors::error_response;
+use super::security::{body_refusal, UPLOAD_MAX_BYTES};
 use super::AppState;
 use crate::interchange::upload::{self, UploadedFile};
+
+/// Every import path: operators only, checked before any body is read (`security::bound_body`).
+pub const PATHS: [&str; 3] =
+    [super::limits::IMPORT_PREVIEW, super::limits::IMPORT_APPLY, super::limits::IMPORT_REPORT];
 
 /// Uploads kept between preview and apply.
 pub struct Staging {
@@ -39,6 +44,9 @@ pub struct Staged {
     owner: String,
     files: Vec<UploadedFile>,
     sha256: String,
+    /// The grid revision the last preview of this upload was made against: the server's
+    /// record, so applying never trusts the revision a client sends.
+    previewed_against: std::sync::Mutex<Option<u64>>,
 }
 
 impl Default for Staging {
@@ -59,7 +67,7 @@ impl Default for Staging {
 }
 
 /// Operators and admins only (401 when not signed in, 403 for a lower role).
-fn operator(principal: &Principal) -> Result<String, Response> {
+pub(super) fn operator(principal: &Principal) -> Result<String, Response> {
     match &principal.username {
         Some(name) if principal.can(Role::Operator) => Ok(name.clone()),
         Some(_) => Err(error_response(AppError::new(
@@ -98,6 +106,11 @@ fn owned_upload(
     Ok((owner, upload))
 }
 
+/// An upload that could not be read: over the limit (413), stalled (408) or malformed (400).
+fn unreadable(e: &axum::extract::multipart::MultipartError) -> Response {
+    body_refusal(e, UPLOAD_MAX_BYTES).unwrap_or_else(|| invalid(format!("The upload could not be read: {e}")))
+}
+
 fn is_true(v: Option<&str>) -> bool {
     matches!(v, Some("true" | "on" | "1"))
 }
@@ -116,13 +129,18 @@ pub async fn preview(
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return invalid(format!("The upload could not be read: {e}")),
+            Err(e) => return unreadable(&e),
         };
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
-        let bytes = match field.bytes().await {
+        let bytes = if file_name.is_some() {
+            spool(field, &state.config.data_dir).await
+        } else {
+            field.bytes().await.map_err(|e| unreadable(&e))
+        };
+        let bytes = match bytes {
             Ok(b) => b,
-            Err(e) => return invalid(format!("The upload could not be read: {e}")),
+            Err(refusal) => return refusal,
         };
         match (name.as_str(), file_name) {
             ("token", _) => token = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
@@ -159,16 +177,62 @@ pub async fn preview(
             hash.update(&f.bytes);
         }
         let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        let staged = Arc::new(Staged { owner, files, sha256 });
+        let staged = Arc::new(Staged { owner, files, sha256, previewed_against: Default::default() });
         let token = uuid::Uuid::new_v4().simple().to_string();
         state.staging.uploads.insert(token.clone(), staged.clone());
         tracing::info!(sha256 = %staged.sha256, "import: upload staged");
         (staged, token)
     };
     match build_preview(&state, &staged, fixes, token).await {
-        Ok((preview, _)) => Json(preview).into_response(),
+        Ok((preview, _)) => {
+            *staged.previewed_against.lock().unwrap_or_else(|p| p.into_inner()) = Some(preview.base_revision);
+            Json(preview).into_response()
+        }
         Err(r) => r,
     }
+}
+
+/// Writes an uploaded file to an unnamed file under the data folder as it arrives, then maps
+/// it: a staged upload is file-backed pages the kernel may drop and read again, never a copy
+/// on the heap (the body reaches here unread, within the upload limit: see `bound_body`).
+async fn spool(
+    mut field: axum::extract::multipart::Field<'_>,
+    data_dir: &std::path::Path,
+) -> Result<bytes::Bytes, Response> {
+    use tokio::io::AsyncWriteExt;
+    let cannot_keep = |e: std::io::Error| {
+        tracing::error!(error = %e, "import: cannot keep an upload on disk");
+        error_response(AppError::new(ErrorCode::InternalError, "The upload cannot be kept on the server."))
+    };
+    let dir = data_dir.join("uploads");
+    let file = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        tempfile::tempfile_in(&dir)
+    })
+    .await
+    .map_err(|e| cannot_keep(std::io::Error::other(e)))?
+    .map_err(cannot_keep)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut written = 0usize;
+    loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) => {
+                written += chunk.len();
+                file.write_all(&chunk).await.map_err(cannot_keep)?;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(unreadable(&e)),
+        }
+    }
+    if written == 0 {
+        return Ok(bytes::Bytes::new());
+    }
+    file.flush().await.map_err(cannot_keep)?;
+    let file = file.into_std().await;
+    // SAFETY: the file is unnamed (unlinked at creation) and this process never writes it
+    // again, so the mapped bytes cannot change while mapped.
+    let mapped = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot_keep)?;
+    Ok(bytes::Bytes::from_owner(mapped))
 }
 
 /// Checks the staged files (on the blocking pool) and compares them with the stored grid.
@@ -206,7 +270,10 @@ pub struct ApplyForm {
     token: String,
     #[serde(default)]
     fixes: Option<String>,
-    base_revision: u64,
+    /// What the client believes it previewed against; checked too, but the server's record
+    /// of the preview decides.
+    #[serde(default)]
+    base_revision: Option<u64>,
 }
 
 pub async fn apply(
@@ -249,8 +316,20 @@ pub async fn apply(
     };
     *state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()) =
         Some((owner.clone(), chrono::Utc::now()));
-    let result =
-        apply_locked(&state, &staged, is_true(form.fixes.as_deref()), form.base_revision, &form.token).await;
+    let previewed = *staged.previewed_against.lock().unwrap_or_else(|p| p.into_inner());
+    let result = match previewed {
+        Some(previewed) if form.base_revision.is_none_or(|sent| sent == previewed) => {
+            apply_locked(&state, &staged, is_true(form.fixes.as_deref()), previewed, &form.token).await
+        }
+        Some(previewed) => Err((
+            "grid_changed",
+            error_response(AppError::new(
+                ErrorCode::Conflict,
+                format!("This upload was last previewed against revision {previewed}: preview again."),
+            )),
+        )),
+        None => Err(("not_previewed", invalid("Preview the upload before applying it."))),
+    };
     *state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()) = None;
     match result {
         Ok(applied) => {

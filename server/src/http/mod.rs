@@ -226,9 +226,10 @@ fn app_routes(state: AppState) -> Router {
 
 /// The whole application: the routes behind every control, outermost first:
 /// request id, span and metrics → client address → security headers → CSRF refusal → load
-/// shedding → request timeout → global rate limit → session → caller (account or address) →
+/// shedding → request time limit → global rate limit → session → caller (account or address) →
 /// with Redis, the limits counted for every instance → per-client limits by path (none for
-/// static files and health checks; tighter on sign-in and costly paths) → body limits → routes.
+/// static files and health checks; tighter on sign-in and costly paths) → body limits →
+/// handler time limit → routes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let limits = limits::RateLimits::from_config(&config);
@@ -248,8 +249,17 @@ pub fn router(state: AppState) -> Router {
 
     let shared_limits = state.redis.clone().map(|redis| Arc::new(limits::RateLimits::shared(&config, redis)));
     // A body is read only once the caller is known and has passed every limit.
-    let app =
-        app_routes(state).layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+    // The request timeout counts from there, so that a body sent too slowly is answered 408
+    // by the body limit, not 503 by a timeout that started earlier (an upload's body streams
+    // to its handler, which the outer limit covers instead).
+    let request_timeout = Duration::from_secs(config.request_timeout_seconds);
+    let handler_limit = security::TimeLimit { limit: request_timeout, except_upload: true };
+    let app = app_routes(state)
+        .layer(axum::middleware::from_fn_with_state(handler_limit, security::time_limit))
+        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+    // Everything before the body (session, limits, Redis) and the body itself.
+    let request_limit =
+        security::TimeLimit { limit: request_timeout + body_limits.read_timeout, except_upload: false };
     let routes = Router::new().fallback_service(limits.around(app));
     let routes = match shared_limits {
         Some(shared) => routes.layer(axum::middleware::from_fn_with_state(shared, limits::shared_limits)),
@@ -265,10 +275,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::ResponseBodyTimeoutLayer::new(Duration::from_secs(
             config.request_timeout_seconds,
         )))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(config.request_timeout_seconds),
-        ))
+        .layer(axum::middleware::from_fn_with_state(request_limit, security::time_limit))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -279,10 +286,15 @@ pub fn router(state: AppState) -> Router {
                 .load_shed()
                 .concurrency_limit(config.max_concurrent_requests),
         )
-        .layer(axum::middleware::from_fn(security::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(header_policy.clone(), security::refuse_cross_site))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(security::AllowedHosts(config.allowed_hosts().unwrap_or(Some(Vec::new())))),
+            security::allowed_host,
+        ))
         .layer(axum::middleware::from_fn_with_state(header_policy, security::security_headers))
-        .layer(axum::middleware::from_fn_with_state(proxies, security::identify_client))
-        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(axum::middleware::from_fn_with_state(proxies.clone(), security::identify_client))
+        .layer(axum::middleware::from_fn(errors::public_errors))
+        .layer(axum::middleware::from_fn_with_state(proxies, observe::observe))
 }
 
 /// The admin listener (`GRIDSCOPE_METRICS_ADDR`): `/metrics` (bearer token when
@@ -295,5 +307,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/readyz", axum::routing::get(ops::readyz))
         .route_layer(axum::middleware::from_fn(observe::tag_route))
         .with_state(state)
-        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(axum::middleware::from_fn(errors::public_errors))
+        // No proxy stands before the admin listener: every request gets an id of its own.
+        .layer(axum::middleware::from_fn_with_state(Arc::new(TrustedProxies::default()), observe::observe))
 }

@@ -37,12 +37,21 @@ fn usable(id: &HeaderValue) -> Option<&str> {
     (!id.is_empty() && id.len() <= 64 && id.chars().all(plain)).then_some(id)
 }
 
-/// Outermost layer: gives the request an id (`X-Request-Id`, also on the response), runs it
+/// Outermost layer: gives the request an id (`X-Request-Id`, also on the response; a usable
+/// id is kept only from a trusted proxy, so that clients cannot choose the ids in the logs), runs it
 /// inside a span with that id so every log line says which request it belongs to, logs the
 /// outcome, and records the request metrics.
-pub async fn observe(mut request: Request, next: Next) -> Response {
+pub async fn observe(
+    axum::extract::State(proxies): axum::extract::State<std::sync::Arc<super::security::TrustedProxies>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
-    let id = match request.headers().get(&REQUEST_ID).and_then(usable) {
+    let from_proxy = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|peer| proxies.trusts(peer.0.ip()));
+    let id = match request.headers().get(&REQUEST_ID).filter(|_| from_proxy).and_then(usable) {
         Some(id) => id.to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string(),
     };

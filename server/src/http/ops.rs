@@ -118,7 +118,11 @@ async fn store_check(state: &AppState) -> Check {
     let latency_ms = Some(started.elapsed().as_millis() as u64);
     let (ok, detail) = match answer {
         Ok(Ok(())) => (true, format!("{backend} store answers")),
-        Ok(Err(e)) => (false, format!("{backend} store: {e}")),
+        Ok(Err(e)) => {
+            // The store's own words (paths, hosts) go to the log only: /readyz is public.
+            tracing::warn!(error = %e, "readiness: the {backend} store does not answer");
+            (false, format!("{backend} store does not answer (the server log says why)"))
+        }
         Err(_) => (false, format!("{backend} store did not answer within 5 s")),
     };
     Check { name, ok, detail, latency_ms }

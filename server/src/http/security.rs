@@ -23,7 +23,7 @@ use super::errors::{error_response, error_response_with};
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
     }
 
@@ -82,9 +82,24 @@ fn origin_authority(origin: &str) -> Option<&str> {
 /// Why a state-changing request looks cross-site, if it does. Browsers send `Sec-Fetch-Site`
 /// and `Origin` on such requests; other clients (scripts, curl) send neither and are not
 /// subject to CSRF.
-pub fn cross_site_reason(method: &Method, headers: &HeaderMap, host: Option<&str>) -> Option<&'static str> {
+pub fn cross_site_reason(
+    method: &Method,
+    headers: &HeaderMap,
+    host: Option<&str>,
+    session_cookie: &str,
+) -> Option<&'static str> {
     if is_safe(method) {
         return None;
+    }
+    // Every browser able to run the app says where a POST comes from (Origin, and current ones
+    // Sec-Fetch-Site too). A request that carries the session but says neither is a script
+    // replaying someone's cookie or a browser too old to tell: the session is never taken as
+    // ambient authority. Requests without the session (API scripts, sign-in) are unaffected.
+    if headers.get("sec-fetch-site").is_none()
+        && headers.get(header::ORIGIN).is_none()
+        && carries_cookie(headers, session_cookie)
+    {
+        return Some("a signed-in request names neither Origin nor Sec-Fetch-Site");
     }
     if let Some(site) = headers.get("sec-fetch-site") {
         if !matches!(site.as_bytes(), b"same-origin" | b"none") {
@@ -101,14 +116,85 @@ pub fn cross_site_reason(method: &Method, headers: &HeaderMap, host: Option<&str
     None
 }
 
-/// Refuses cross-site state-changing requests with 403 before anything else sees them.
-pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
+/// The host names the site answers for (`None`: any).
+#[derive(Clone, Debug)]
+pub struct AllowedHosts(pub Option<Vec<String>>);
+
+/// The host a request names (`Host`, or the authority of an HTTP/2 request), lower case,
+/// without its port.
+fn requested_host(request: &Request) -> Option<String> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+    let host = host.to_ascii_lowercase();
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(&host).to_owned()
+    } else {
+        host.rsplit_once(':').map_or(host.clone(), |(name, _)| name.to_owned())
+    };
+    Some(name)
+}
+
+/// Refuses (421) a request for a host name the site is not reached by: a DNS-rebinding page
+/// (its own name pointed at this server) then gets nothing, however it names its `Origin`.
+/// Health checks answer whatever the host (probes use the bare address).
+pub async fn allowed_host(State(hosts): State<Arc<AllowedHosts>>, request: Request, next: Next) -> Response {
+    if let Some(allowed) = &hosts.0 {
+        let path = request.uri().path();
+        let health = path == "/healthz" || path == "/readyz";
+        // A request naming no host at all (HTTP/1.0, in-process calls) is no browser's.
+        let known = requested_host(&request).is_none_or(|host| allowed.contains(&host));
+        if !known && !health {
+            tracing::warn!(host = ?request.headers().get(header::HOST), "request for an unknown host refused");
+            return error_response_with(
+                StatusCode::MISDIRECTED_REQUEST,
+                AppError::invalid_input(
+                    "This server does not answer for that host name (GRIDSCOPE_PUBLIC_HOSTS lists the names it does).",
+                ),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a server function call's body is in the one encoding they take (URL-encoded form,
+/// what the app's own calls send); a call without a content type has no body to misread.
+fn server_fn_content_type(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_none_or(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        })
+    })
+}
+
+/// Refuses cross-site state-changing requests with 403 before anything else sees them, and
+/// server function calls in any other body encoding than a form's with 415 (a `text/plain`
+/// body is what a cross-site form can send without asking first).
+pub async fn refuse_cross_site(
+    State(policy): State<Arc<HeaderPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::POST
+        && request.uri().path().starts_with("/api/")
+        && !server_fn_content_type(request.headers())
+    {
+        return error_response_with(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::invalid_input("Server functions take application/x-www-form-urlencoded bodies."),
+        );
+    }
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    if let Some(reason) = cross_site_reason(request.method(), request.headers(), host) {
+    if let Some(reason) = cross_site_reason(request.method(), request.headers(), host, policy.session_cookie)
+    {
         tracing::warn!(method = %request.method(), path = request.uri().path(), reason, "cross-site request refused");
         return error_response(AppError::new(
             ErrorCode::Forbidden,
@@ -139,38 +225,96 @@ fn too_large(max: usize) -> Response {
 /// Refuses bodies over the limit (413, whether or not they declare a `Content-Length`) and
 /// bodies sent too slowly (408). Bodies here are small, so they are read in full and handed
 /// on as bytes; nothing downstream then waits on a slow client.
+///
+/// The import paths' caller must be an operator, decided from the session before a byte of the
+/// body is read (anyone else is answered 401 or 403 at once, whatever the body's size). The
+/// upload path is the exception to reading in full: its body streams on to the handler, which spools it to disk within the
+/// limit; a body that stalls longer than the read timeout between two pieces ends with 408.
 pub async fn bound_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
-    let limits = if request.uri().path() == UPLOAD_PATH {
-        BodyLimits { max_bytes: UPLOAD_MAX_BYTES.max(limits.max_bytes), ..limits }
-    } else {
-        limits
-    };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limits.max_bytes as u64) {
+    let path = request.uri().path();
+    if super::import::PATHS.contains(&path) {
+        // Imports are for operators: decided before the body (or a query) is read or decoded.
+        let anonymous = app::api::auth::Principal::viewer();
+        let principal = request.extensions().get::<app::api::auth::Principal>().unwrap_or(&anonymous);
+        if let Err(refusal) = super::import::operator(principal) {
+            return refusal;
+        }
+    }
+    if path == UPLOAD_PATH {
+        if declared_length(&request).is_some_and(|len| len > UPLOAD_MAX_BYTES as u64) {
+            return too_large(UPLOAD_MAX_BYTES);
+        }
+        let (parts, body) = request.into_parts();
+        let body = tower_http::timeout::TimeoutBody::new(
+            limits.read_timeout,
+            http_body_util::Limited::new(body, UPLOAD_MAX_BYTES),
+        );
+        return next.run(Request::from_parts(parts, Body::new(body))).await;
+    }
+    if declared_length(&request).is_some_and(|len| len > limits.max_bytes as u64) {
         return too_large(limits.max_bytes);
     }
     let (parts, body) = request.into_parts();
     let read = http_body_util::Limited::new(body, limits.max_bytes).collect();
     let bytes = match tokio::time::timeout(limits.read_timeout, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return too_large(limits.max_bytes);
+        Ok(Err(e)) => {
+            return body_refusal(e.as_ref(), limits.max_bytes).unwrap_or_else(|| {
+                error_response(AppError::invalid_input("The request body was broken off."))
+            })
         }
-        Ok(Err(_)) => {
-            return error_response(AppError::invalid_input("The request body was broken off."));
-        }
-        Err(_) => {
-            return error_response_with(
-                StatusCode::REQUEST_TIMEOUT,
-                AppError::invalid_input("The request body arrived too slowly.").retry_after(1),
-            );
-        }
+        Err(_) => return too_slow(),
     };
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+fn too_slow() -> Response {
+    error_response_with(
+        StatusCode::REQUEST_TIMEOUT,
+        AppError::invalid_input("The request body arrived too slowly.").retry_after(1),
+    )
+}
+
+/// The answer to a request body that went over its limit (413) or stalled (408); `None` for
+/// any other error. `error` is the body's error or one that wraps it (a multipart reader's).
+pub fn body_refusal(error: &(dyn std::error::Error + 'static), max_bytes: usize) -> Option<Response> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return Some(too_large(max_bytes));
+        }
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return Some(too_slow());
+        }
+        cause = e.source();
+    }
+    None
+}
+
+/// How long a response may take to start.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeLimit {
+    pub limit: Duration,
+    /// Not for the upload path (its body streams to the handler: an outer limit covers it).
+    pub except_upload: bool,
+}
+
+/// Answers 503 in the public error format (code `source_unavailable`, retry in a second) when
+/// the response has not started within the limit.
+pub async fn time_limit(State(limit): State<TimeLimit>, request: Request, next: Next) -> Response {
+    if limit.except_upload && request.uri().path() == UPLOAD_PATH {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit.limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error_response(
+            AppError::new(ErrorCode::SourceUnavailable, "The server took too long to answer.").retry_after(1),
+        ),
+    }
 }
 
 /// What the header middleware needs to know.
@@ -313,18 +457,33 @@ mod tests {
     fn cross_site_state_changes_are_recognised() {
         let post = Method::POST;
         let host = Some("grid.example:8443");
-        assert_eq!(cross_site_reason(&post, &headers(&[]), host), None, "non-browser clients");
-        assert_eq!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-origin")]), host), None);
-        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "cross-site")]), host).is_some());
-        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-site")]), host).is_some());
+        assert_eq!(cross_site_reason(&post, &headers(&[]), host, "gridscope"), None, "non-browser clients");
+        let signed_in = headers(&[("cookie", "theme=dark; gridscope=abc")]);
+        assert!(cross_site_reason(&post, &signed_in, host, "gridscope").is_some(), "a session but no Origin");
+        let other_cookie = headers(&[("cookie", "theme=dark")]);
+        assert_eq!(cross_site_reason(&post, &other_cookie, host, "gridscope"), None, "no session");
         assert_eq!(
-            cross_site_reason(&post, &headers(&[("origin", "https://grid.example:8443")]), host),
+            cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-origin")]), host, "gridscope"),
             None
         );
-        assert!(cross_site_reason(&post, &headers(&[("origin", "https://evil.example")]), host).is_some());
-        assert!(cross_site_reason(&post, &headers(&[("origin", "null")]), host).is_some());
+        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "cross-site")]), host, "gridscope")
+            .is_some());
+        assert!(cross_site_reason(&post, &headers(&[("sec-fetch-site", "same-site")]), host, "gridscope")
+            .is_some());
         assert_eq!(
-            cross_site_reason(&Method::GET, &headers(&[("origin", "https://evil.example")]), host),
+            cross_site_reason(&post, &headers(&[("origin", "https://grid.example:8443")]), host, "gridscope"),
+            None
+        );
+        assert!(cross_site_reason(&post, &headers(&[("origin", "https://evil.example")]), host, "gridscope")
+            .is_some());
+        assert!(cross_site_reason(&post, &headers(&[("origin", "null")]), host, "gridscope").is_some());
+        assert_eq!(
+            cross_site_reason(
+                &Method::GET,
+                &headers(&[("origin", "https://evil.example")]),
+                host,
+                "gridscope"
+            ),
             None
         );
     }

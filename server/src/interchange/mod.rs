@@ -252,6 +252,13 @@ fn file_name(path: &Path) -> String {
 }
 
 /// One row being parsed: typed access to its fields, recording every problem.
+/// A control character (other than tab and line breaks) or a bidirectional embedding,
+/// override or isolate. Plain direction marks (LRM, RLM, ALM) stay allowed: Arabic text uses them.
+pub fn hidden_control(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 struct Row<'a> {
     file: &'a str,
     line: u64,
@@ -276,6 +283,19 @@ impl Row<'_> {
         let mut value = self.raw(column)?.to_string();
         if value.chars().count() > MAX_TEXT_LEN {
             self.fail(column, format!("longer than {MAX_TEXT_LEN} characters"));
+            return None;
+        }
+        // Characters that act instead of showing: terminal escapes, bells, and the direction
+        // overrides that make text read differently from what it holds (in exports, logs, the map).
+        if let Some((at, c)) = value.chars().enumerate().find(|(_, c)| hidden_control(*c)) {
+            self.fail(
+                column,
+                format!(
+                    "character {} is a control character (U+{:04X}) that cannot be shown: remove it",
+                    at + 1,
+                    c as u32
+                ),
+            );
             return None;
         }
         // Hostile content: a cell a spreadsheet would run when the data is exported and opened.
