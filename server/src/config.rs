@@ -214,6 +214,9 @@ pub struct Config {
     pub request_timeout_seconds: u64,
     /// `GRIDSCOPE_MAX_CONCURRENT_REQUESTS`: requests handled at once; more are shed (503).
     pub max_concurrent_requests: usize,
+    /// `GRIDSCOPE_MAX_CONNECTIONS_PER_CLIENT`: connections one client address may hold open at
+    /// once (trusted proxies excepted); more are closed as they arrive.
+    pub max_connections_per_client: usize,
     /// `GRIDSCOPE_LOGIN_MAX_FAILURES`: failed sign-ins of one name from one address before that
     /// name waits there (doubling per further failure; never an account lock).
     pub login_max_failures: u32,
@@ -312,6 +315,7 @@ impl Default for Config {
             body_timeout_seconds: 30,
             request_timeout_seconds: 30,
             max_concurrent_requests: 1024,
+            max_connections_per_client: 512,
             login_max_failures: 5,
             login_client_max_failures: 20,
             login_lock_seconds: 60,
@@ -393,6 +397,7 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_BODY_TIMEOUT_SECONDS",
     "GRIDSCOPE_REQUEST_TIMEOUT_SECONDS",
     "GRIDSCOPE_MAX_CONCURRENT_REQUESTS",
+    "GRIDSCOPE_MAX_CONNECTIONS_PER_CLIENT",
     "GRIDSCOPE_LOGIN_MAX_FAILURES",
     "GRIDSCOPE_LOGIN_CLIENT_MAX_FAILURES",
     "GRIDSCOPE_LOGIN_LOCK_SECONDS",
@@ -527,6 +532,8 @@ impl Config {
                 .unwrap_or(d.request_timeout_seconds),
             max_concurrent_requests: typed(&figment, "max_concurrent_requests", &mut p)
                 .unwrap_or(d.max_concurrent_requests),
+            max_connections_per_client: typed(&figment, "max_connections_per_client", &mut p)
+                .unwrap_or(d.max_connections_per_client),
             login_max_failures: typed(&figment, "login_max_failures", &mut p).unwrap_or(d.login_max_failures),
             login_client_max_failures: typed(&figment, "login_client_max_failures", &mut p)
                 .unwrap_or(d.login_client_max_failures),
@@ -634,7 +641,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         // Every numeric variable and its allowed range.
-        let ranges: [(&str, u64, u64, u64); 39] = [
+        let ranges: [(&str, u64, u64, u64); 40] = [
             ("llm_max_answer_tokens", self.llm_max_answer_tokens as u64, 16, 8192),
             ("llm_timeout_seconds", self.llm_timeout_seconds as u64, 1, 300),
             ("llm_daily_token_budget", self.llm_daily_token_budget as u64, 1000, 1000000000),
@@ -667,6 +674,7 @@ impl Config {
             ("body_timeout_seconds", self.body_timeout_seconds as u64, 1, 3600),
             ("request_timeout_seconds", self.request_timeout_seconds as u64, 1, 3600),
             ("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1000000),
+            ("max_connections_per_client", self.max_connections_per_client as u64, 1, 1000000),
             ("login_max_failures", self.login_max_failures as u64, 1, 1000),
             ("login_client_max_failures", self.login_client_max_failures as u64, 1, 100000),
             ("login_lock_seconds", self.login_lock_seconds as u64, 1, 86400),

@@ -69,10 +69,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> std::io::Result<()> {
-    let limits = server::http::serve::ConnectionLimits {
-        header_timeout: Duration::from_secs(config.header_timeout_seconds),
-        grace: Duration::from_secs(config.shutdown_grace_seconds),
-    };
+    let limits = server::http::serve::ConnectionLimits::from_config(&config);
     let bind = |addr: std::net::SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -117,6 +114,7 @@ async fn serve(config: Config) -> std::io::Result<()> {
     let admin = admin_listener.map(|listener| {
         let app = server::http::admin_router(state.clone());
         let stopped = stop.clone();
+        let limits = limits.clone();
         let admin_addr = listener.local_addr().ok();
         tracing::info!(addr = ?admin_addr, "admin listener (metrics, health) up");
         tokio::spawn(async move {

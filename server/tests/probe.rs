@@ -371,3 +371,64 @@ async fn l3_signed_in_requests_say_where_they_come_from_and_bodies_are_forms() {
     let script = http.post(server.url("/api/whoami")).send().await.unwrap();
     assert_eq!(script.status(), 200);
 }
+
+/// L1: an idle HTTP/2 connection (cleartext, prior knowledge) ends like an idle HTTP/1 one,
+/// after the header timeout without a request (1 s here instead of 10 s, to keep the test
+/// short). Before, it was still open after 75 s.
+#[tokio::test]
+async fn l1_idle_http2_connections_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&[("GRIDSCOPE_HEADER_TIMEOUT_SECONDS", "1")]).await;
+    let mut h2 = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), h2.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => continue, // SETTINGS, its acknowledgement, GOAWAY
+            Err(_) => panic!("an idle HTTP/2 connection is still open after 10 s"),
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "closed after {:?}", started.elapsed());
+}
+
+/// L1: one client address holds at most `GRIDSCOPE_MAX_CONNECTIONS_PER_CLIENT` connections
+/// (4 here instead of 512, to open few); one more is closed as it arrives, and a place freed
+/// is taken again. Before, there was no cap.
+#[tokio::test]
+async fn l1_one_address_holds_a_bounded_number_of_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&[("GRIDSCOPE_MAX_CONNECTIONS_PER_CLIENT", "4")]).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0u8; 64];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(2), extra.read(&mut buffer)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the fifth connection was not closed: {closed:?}");
+    // The four held ones are still open.
+    for stream in &mut held {
+        let waiting =
+            tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut buffer)).await;
+        assert!(waiting.is_err(), "a held connection was closed");
+    }
+    held.pop();
+    let started = std::time::Instant::now();
+    loop {
+        let mut again = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        again.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.ok();
+        let mut answer = vec![0u8; 256];
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), again.read(&mut answer)).await
+        {
+            if n > 0 && String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "the freed place was not taken again");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -49,8 +49,8 @@ impl TestServer {
         let config = Config::from_vars(all).unwrap();
         let wants_admin = config.metrics_address().unwrap().is_some();
         let limits = server::http::serve::ConnectionLimits {
-            header_timeout: std::time::Duration::from_secs(config.header_timeout_seconds),
             grace: std::time::Duration::from_secs(1),
+            ..server::http::serve::ConnectionLimits::from_config(&config)
         };
         let store = server::commands::open_store(&config).unwrap();
         let model = server::upstream::llm::start(&config, None).unwrap();
@@ -67,7 +67,7 @@ impl TestServer {
             admin_base = Some(format!("http://{}", admin.local_addr().unwrap()));
             let app = server::http::admin_router(state.clone());
             let mut stopped = admin_stopped.clone();
-            tokio::spawn(server::http::serve::serve(admin, app, limits, async move {
+            tokio::spawn(server::http::serve::serve(admin, app, limits.clone(), async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
         }
