@@ -120,15 +120,18 @@ pub fn cross_site_reason(
 #[derive(Clone, Debug)]
 pub struct AllowedHosts(pub Option<Vec<String>>);
 
-/// The host a request names (`Host`, or the authority of an HTTP/2 request), lower case,
-/// without its port.
-fn requested_host(request: &Request) -> Option<String> {
-    let host = request
+/// The host a request names, as sent: `Host`, or the authority of an HTTP/2 request.
+fn host_of(request: &Request) -> Option<&str> {
+    request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
-    let host = host.to_ascii_lowercase();
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
+/// The host name a request names, lower case, without its port.
+fn requested_host(request: &Request) -> Option<String> {
+    let host = host_of(request)?.to_ascii_lowercase();
     let name = if host.starts_with('[') {
         host.split_inclusive(']').next().unwrap_or(&host).to_owned()
     } else {
@@ -188,12 +191,8 @@ pub async fn refuse_cross_site(
             AppError::invalid_input("Server functions take application/x-www-form-urlencoded bodies."),
         );
     }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()));
-    if let Some(reason) = cross_site_reason(request.method(), request.headers(), host, policy.session_cookie)
+    if let Some(reason) =
+        cross_site_reason(request.method(), request.headers(), host_of(&request), policy.session_cookie)
     {
         tracing::warn!(method = %request.method(), path = request.uri().path(), reason, "cross-site request refused");
         return error_response(AppError::new(

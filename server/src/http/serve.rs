@@ -31,7 +31,7 @@ pub struct ConnectionLimits {
     /// Connections one client address may hold at once; more are closed as they arrive.
     pub per_client: usize,
     /// Proxies everyone connects through: no per-address cap for them.
-    pub trusted: Vec<ipnet::IpNet>,
+    pub trusted: super::security::TrustedProxies,
 }
 
 impl ConnectionLimits {
@@ -40,7 +40,7 @@ impl ConnectionLimits {
             header_timeout: Duration::from_secs(config.header_timeout_seconds),
             grace: Duration::from_secs(config.shutdown_grace_seconds),
             per_client: config.max_connections_per_client,
-            trusted: config.trusted_proxy_networks().unwrap_or_default(),
+            trusted: super::security::TrustedProxies(config.trusted_proxy_networks().unwrap_or_default()),
         }
     }
 }
@@ -133,11 +133,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         while connections.try_join_next().is_some() {}
-        let cap = if limits.trusted.iter().any(|net| net.contains(&peer.ip())) {
-            usize::MAX
-        } else {
-            limits.per_client
-        };
+        let cap = if limits.trusted.trusts(peer.ip()) { usize::MAX } else { limits.per_client };
         let Some(counted) = census.admit(peer.ip(), cap) else {
             tracing::warn!(client = %peer.ip(), cap, "connection refused: the client holds too many");
             drop(stream);
