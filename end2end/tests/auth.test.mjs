@@ -62,8 +62,14 @@ test('a wrong password is refused, and a locked account says when to try again',
     for (let i = 0; i < 6; i++) {
       await page.fill('[data-testid="username"]', 'e2e-locked');
       await page.fill('[data-testid="password"]', 'not the right password');
+      // Each answer is awaited before its notice is read: the notice of the previous attempt
+      // stays on screen while the next one is in flight, and reading it then would read the
+      // last answer, not this one.
+      const answered = page.waitForResponse((r) => r.url().endsWith('/api/login') && r.request().method() === 'POST');
       await page.click('[data-testid="sign-in"]');
+      await answered;
       await page.waitForSelector('[data-testid="sign-in-error"] [data-error-code]');
+      await page.waitForFunction(() => !document.querySelector('[data-testid="sign-in"]').disabled);
       const code = await page.getAttribute('[data-testid="sign-in-error"] [data-error-code]', 'data-error-code');
       if (i < 5) assert.equal(code, 'unauthorized');
       else {
