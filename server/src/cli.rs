@@ -83,7 +83,7 @@ pub enum UserCommand {
         #[arg(long, default_value = "operator")]
         role: String,
     },
-    /// Set a new password (also unlocks the account and ends its sessions).
+    /// Set a new password (also clears its failed sign-ins and ends its sessions).
     SetPassword { username: String },
     /// Disable an account (ends its sessions; it cannot sign in until enabled).
     Disable { username: String },

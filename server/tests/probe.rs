@@ -49,7 +49,17 @@ struct Process {
 
 impl Process {
     async fn start() -> Process {
+        Process::start_with_operators(&[]).await
+    }
+
+    /// Starts the server with these operator accounts (password [`PASSWORD`]).
+    async fn start_with_operators(operators: &[&str]) -> Process {
         let dir = tempfile::tempdir().unwrap();
+        for name in operators {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gridscope"));
+            command.env("GRIDSCOPE_DATA_DIR", dir.path().join("data")).env("GRIDSCOPE_LOG_LEVEL", "warn");
+            common::add_user_by_cli(command, name, "operator", PASSWORD);
+        }
         common::write_bundle_for_binary(&dir.path().join("site/pkg"));
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_gridscope"))
@@ -83,10 +93,15 @@ impl Process {
 
     /// Resident memory in KiB (VmRSS).
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        rss_kib(self.child.id())
     }
+}
+
+/// Resident memory of process `pid` in KiB (VmRSS).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 impl Drop for Process {
@@ -163,6 +178,104 @@ async fn h1_operator_uploads_over_the_limit_or_stalled_are_refused() {
     assert_eq!(answer.as_deref(), Some("HTTP/1.1 413 Payload Too Large"));
     let answer = upload_head(port, Some(&cookie), 10_000, 100, wait).await;
     assert_eq!(answer.as_deref(), Some("HTTP/1.1 408 Request Timeout"));
+}
+
+/// L11: three operators previewing a 56 MB upload (499,000 rows, the most an upload may
+/// have) at once keep the server under 300 MB resident. Before, each preview held its upload
+/// mapped in memory and all three built their grids at once: 25 MB -> 800 MB. Now uploads
+/// stay on disk and are read in pieces, and checks take turns.
+#[tokio::test]
+async fn l11_three_large_previews_at_once_stay_under_300_mb() {
+    let operators = ["ona", "oscar", "otto"];
+    let server = Process::start_with_operators(&operators).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let mut csv = String::from("id,kind,name,voltage_kv,region\n");
+    for i in 0..app::api::import::MAX_UPLOAD_ROWS - 1_000 {
+        use std::fmt::Write;
+        writeln!(csv, "b{i},bus,Bus {i} in the northern district near the river crossing by the old mill road east,20,North").unwrap();
+    }
+    assert!(csv.len() > 50_000_000, "{} bytes", csv.len());
+    let csv = bytes::Bytes::from(csv);
+    let mut cookies = Vec::new();
+    for name in operators {
+        let response =
+            common::post_form(&base, "/api/login", &[("username", name), ("password", PASSWORD)], None).await;
+        assert_eq!(response.status(), 200);
+        cookies.push(common::session_cookie(&response).unwrap());
+    }
+    let before = server.rss_kib();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pid = server.child.id();
+    let sampler = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        }
+    });
+    let previews = cookies.iter().map(|cookie| {
+        let form = reqwest::multipart::Form::new()
+            .part("assets", reqwest::multipart::Part::stream(csv.clone()).file_name("assets.csv"));
+        client()
+            .post(format!("{base}/import/preview"))
+            .header("cookie", cookie)
+            .header("origin", &base)
+            .multipart(form)
+            .send()
+    });
+    for response in futures_util::future::join_all(previews).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 200);
+        let preview: app::api::import::ImportPreview = response.json().await.unwrap();
+        assert!(preview.valid, "{:?}", preview.issues);
+        assert_eq!(preview.changes[0].created, app::api::import::MAX_UPLOAD_ROWS as u64 - 1_000);
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    assert!(peak < 300_000, "resident memory {before} KiB before, {peak} KiB at the peak");
+    // Staged uploads are on disk, not in memory.
+    let after = server.rss_kib();
+    assert!(after < before + 30 * 1024, "resident memory {before} KiB before, {after} KiB after");
+}
+
+/// Small findings: files are only read (another method is 405 with `Allow`, in the public
+/// error format), the build's TypeScript declarations are not served, and a request head
+/// over 64 KiB is refused with 431 (hyper's default let about 400 KB through).
+#[tokio::test]
+async fn files_are_read_only_and_request_heads_are_bounded() {
+    let server = TestServer::start(&[]).await;
+    let pkg = server.dir.path().join("site/pkg");
+    std::fs::write(pkg.join("gridscope.abc.js"), "export {}").unwrap();
+    std::fs::write(pkg.join("gridscope.d.abc.ts"), "export {}").unwrap();
+    let bundle = server.url("/pkg/gridscope.abc.js");
+    assert_eq!(client().get(&bundle).send().await.unwrap().status(), 200);
+    for method in
+        [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::POST, reqwest::Method::PATCH]
+    {
+        let response =
+            client().request(method.clone(), &bundle).header("origin", &server.base).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD");
+        assert_eq!(response.headers()["x-error-code"], "invalid_input");
+    }
+    let refused =
+        client().put(server.url("/favicon.ico")).header("origin", &server.base).send().await.unwrap();
+    assert_eq!(refused.status(), 405);
+    for path in ["/pkg/gridscope.d.abc.ts", "/pkg/gridscope.d.abc.ts.br"] {
+        assert_eq!(client().get(server.url(path)).send().await.unwrap().status(), 404, "{path}");
+    }
+    // Pages and server functions are unchanged.
+    assert_eq!(client().get(server.url("/healthz")).send().await.unwrap().status(), 200);
+    let big = "x".repeat(100 * 1024);
+    let response = client().get(server.url("/healthz")).header("x-padding", &big).send().await.unwrap();
+    assert_eq!(response.status(), 431);
+    let fits = "x".repeat(32 * 1024);
+    let response = client().get(server.url("/healthz")).header("x-padding", &fits).send().await.unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 /// L10: a client cannot choose the id its request is logged under; a trusted proxy's id is

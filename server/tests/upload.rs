@@ -312,6 +312,18 @@ async fn only_operators_import_and_only_their_own_uploads() {
         .await
         .unwrap();
     assert_eq!(report.status(), 401);
+    // A signed-in account without the operator role is refused before its body is read.
+    imp.server.add_user("vera", Role::Viewer, PASSWORD).await;
+    let viewer = imp.server.sign_in("vera", PASSWORD).await;
+    assert_eq!(imp.upload(&files, &[], Some(&viewer)).await.status(), 403);
+    // Refusals of signed-in accounts are in the audit log (the outside probe found them
+    // missing): the other operator's try at an upload not theirs, and the viewer's upload.
+    let audit = imp.server.accounts.store().audit(50).await.unwrap();
+    let refused = |actor: &str, outcome: &str| {
+        audit.iter().any(|e| e.action == "import" && e.actor == actor && e.outcome == outcome)
+    };
+    assert!(refused("other", "not_found"), "{audit:?}");
+    assert!(refused("vera", "forbidden"), "{audit:?}");
 }
 
 #[tokio::test]

@@ -312,7 +312,7 @@ impl Accounts {
         Ok(account)
     }
 
-    /// Sets a new password (CLI); also unlocks the account and ends its sessions.
+    /// Sets a new password (CLI); also clears its failed sign-ins and ends its sessions.
     pub async fn set_password(
         &self,
         username: &str,

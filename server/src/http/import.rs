@@ -28,13 +28,17 @@ use super::security::{body_refusal, UPLOAD_MAX_BYTES};
 use super::AppState;
 use crate::interchange::upload::{self, UploadedFile};
 
-/// Every import path: operators only, checked before any body is read (`security::bound_body`).
+/// Every import path: operators only, checked before any body is read ([`gate`]).
 pub const PATHS: [&str; 3] =
     [super::limits::IMPORT_PREVIEW, super::limits::IMPORT_APPLY, super::limits::IMPORT_REPORT];
 
 /// Uploads kept between preview and apply.
 pub struct Staging {
     uploads: moka::sync::Cache<String, Arc<Staged>>,
+    /// Checking an upload builds the whole grid it describes in memory (a 56 MB file of
+    /// 500,000 rows: about 150 MB): one check at a time, so that several operators previewing
+    /// at once wait their turn instead of adding up.
+    checks: tokio::sync::Semaphore,
     /// Who is applying an import now, and since when.
     applying: tokio::sync::Mutex<()>,
     applier: std::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
@@ -54,12 +58,14 @@ impl Default for Staging {
         Staging {
             uploads: moka::sync::Cache::builder()
                 .time_to_idle(Duration::from_secs(30 * 60))
-                // At most 256 MiB of staged uploads in memory.
+                // At most 256 MiB of staged uploads on disk (an upload dropped from here is
+                // gone from the disk too: its files are unnamed).
                 .weigher(|_, s: &Arc<Staged>| {
-                    s.files.iter().map(|f| f.bytes.len()).sum::<usize>().min(u32::MAX as usize) as u32
+                    s.files.iter().map(|f| f.len).sum::<u64>().min(u32::MAX as u64) as u32
                 })
                 .max_capacity(256 * 1024 * 1024)
                 .build(),
+            checks: tokio::sync::Semaphore::new(1),
             applying: tokio::sync::Mutex::new(()),
             applier: std::sync::Mutex::new(None),
         }
@@ -78,6 +84,45 @@ pub(super) fn operator(principal: &Principal) -> Result<String, Response> {
             ErrorCode::Unauthorized,
             "Sign in as an operator to import data.",
         ))),
+    }
+}
+
+/// Layer outside the body limits: every import path is for operators, decided before the
+/// body (or a query) is read or decoded (anyone else is answered 401 or 403 at once, whatever
+/// the body's size). A signed-in account refused here is recorded in the audit log; anonymous
+/// refusals are only counted and logged, as for every other path.
+pub async fn gate(
+    State(accounts): State<Arc<crate::auth::Accounts>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if !PATHS.contains(&path) {
+        return next.run(request).await;
+    }
+    let anonymous = Principal::viewer();
+    let principal = request.extensions().get::<Principal>().unwrap_or(&anonymous);
+    match operator(principal) {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => {
+            if principal.username.is_some() {
+                let client = request
+                    .extensions()
+                    .get::<ClientId>()
+                    .cloned()
+                    .unwrap_or_else(|| ClientId(String::new()));
+                app::ports::AccountService::record(
+                    accounts.as_ref(),
+                    principal,
+                    "import",
+                    Some(path),
+                    &client,
+                    "forbidden",
+                )
+                .await;
+            }
+            refusal
+        }
     }
 }
 
@@ -133,32 +178,40 @@ pub async fn preview(
         };
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(str::to_owned);
-        let bytes = if file_name.is_some() {
-            spool(field, &state.config.data_dir).await
-        } else {
-            field.bytes().await.map_err(|e| unreadable(&e))
-        };
-        let bytes = match bytes {
-            Ok(b) => b,
-            Err(refusal) => return refusal,
-        };
         match (name.as_str(), file_name) {
-            ("token", _) => token = Some(String::from_utf8_lossy(&bytes).trim().to_owned()),
-            ("fixes", _) => fixes = is_true(std::str::from_utf8(&bytes).ok().map(str::trim)),
             (table, Some(file)) => {
                 let Some((table, _)) = TABLES.iter().find(|(t, _)| *t == table) else {
                     return invalid(format!(
                         "Unknown upload field '{table}': assets, maintenance or incidents."
                     ));
                 };
+                let (kept, len) = match spool(field, &state.config.data_dir).await {
+                    Ok(spooled) => spooled,
+                    Err(refusal) => return refusal,
+                };
                 // A file input left empty is sent as an empty part without a name.
-                if file.is_empty() && bytes.is_empty() {
+                if file.is_empty() && len == 0 {
                     continue;
                 }
                 let file = if file.is_empty() { format!("{table}.csv") } else { file };
-                files.push(UploadedFile { table, name: file.chars().take(200).collect(), bytes });
+                files.push(UploadedFile {
+                    table,
+                    name: file.chars().take(200).collect(),
+                    file: Arc::new(kept),
+                    len,
+                });
             }
-            (other, None) => return invalid(format!("Unknown form field '{other}'.")),
+            (field_name, None) => {
+                let value = match field.bytes().await {
+                    Ok(value) => value,
+                    Err(e) => return unreadable(&e),
+                };
+                match field_name {
+                    "token" => token = Some(String::from_utf8_lossy(&value).trim().to_owned()),
+                    "fixes" => fixes = is_true(std::str::from_utf8(&value).ok().map(str::trim)),
+                    other => return invalid(format!("Unknown form field '{other}'.")),
+                }
+            }
         }
     }
     let (staged, token) = if files.is_empty() {
@@ -170,13 +223,15 @@ pub async fn preview(
             None => return invalid("Choose at least the assets file."),
         }
     } else {
-        let mut hash = Sha256::new();
-        for f in &files {
-            hash.update(f.table.as_bytes());
-            hash.update((f.bytes.len() as u64).to_le_bytes());
-            hash.update(&f.bytes);
-        }
-        let sha256 = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = match tokio::task::spawn_blocking({
+            let files = files.clone();
+            move || fingerprint(&files)
+        })
+        .await
+        {
+            Ok(Ok(sha256)) => sha256,
+            _ => return error_response(AppError::internal()),
+        };
         let staged = Arc::new(Staged { owner, files, sha256, previewed_against: Default::default() });
         let token = uuid::Uuid::new_v4().simple().to_string();
         state.staging.uploads.insert(token.clone(), staged.clone());
@@ -192,13 +247,32 @@ pub async fn preview(
     }
 }
 
-/// Writes an uploaded file to an unnamed file under the data folder as it arrives, then maps
-/// it: a staged upload is file-backed pages the kernel may drop and read again, never a copy
-/// on the heap (the body reaches here unread, within the upload limit: see `bound_body`).
+/// The upload's SHA-256 (over each file's table, length and bytes), read from disk in pieces.
+fn fingerprint(files: &[UploadedFile]) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut hash = Sha256::new();
+    let mut piece = vec![0u8; 64 * 1024];
+    for f in files {
+        hash.update(f.table.as_bytes());
+        hash.update(f.len.to_le_bytes());
+        let mut reader = f.reader(0);
+        loop {
+            match reader.read(&mut piece)? {
+                0 => break,
+                n => hash.update(&piece[..n]),
+            }
+        }
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes an uploaded file to an unnamed file under the data folder as it arrives: a staged
+/// upload is on disk, never on the heap, and checking it reads it in pieces (the body
+/// reaches here unread, within the upload limit: see `bound_body`). The file and its length.
 async fn spool(
     mut field: axum::extract::multipart::Field<'_>,
     data_dir: &std::path::Path,
-) -> Result<bytes::Bytes, Response> {
+) -> Result<(std::fs::File, u64), Response> {
     use tokio::io::AsyncWriteExt;
     let cannot_keep = |e: std::io::Error| {
         tracing::error!(error = %e, "import: cannot keep an upload on disk");
@@ -213,26 +287,19 @@ async fn spool(
     .map_err(|e| cannot_keep(std::io::Error::other(e)))?
     .map_err(cannot_keep)?;
     let mut file = tokio::fs::File::from_std(file);
-    let mut written = 0usize;
+    let mut written = 0u64;
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
-                written += chunk.len();
+                written += chunk.len() as u64;
                 file.write_all(&chunk).await.map_err(cannot_keep)?;
             }
             Ok(None) => break,
             Err(e) => return Err(unreadable(&e)),
         }
     }
-    if written == 0 {
-        return Ok(bytes::Bytes::new());
-    }
     file.flush().await.map_err(cannot_keep)?;
-    let file = file.into_std().await;
-    // SAFETY: the file is unnamed (unlinked at creation) and this process never writes it
-    // again, so the mapped bytes cannot change while mapped.
-    let mapped = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot_keep)?;
-    Ok(bytes::Bytes::from_owner(mapped))
+    Ok((file.into_std().await, written))
 }
 
 /// Checks the staged files (on the blocking pool) and compares them with the stored grid.
@@ -242,12 +309,19 @@ async fn build_preview(
     fixes: bool,
     token: String,
 ) -> Result<(ImportPreview, Option<app::domain::model::GridData>), Response> {
-    let files = staged.files.clone();
-    let checked = tokio::task::spawn_blocking(move || upload::check(&files, fixes))
-        .await
-        .map_err(|_| error_response(AppError::internal()))?;
+    let _turn = state.staging.checks.acquire().await.map_err(|_| error_response(AppError::internal()))?;
     let snapshot = state.store.snapshot().await.map_err(|e| error_response(AppError::from(e)))?;
-    let changes = checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
+    let (checked, changes) = tokio::task::spawn_blocking({
+        let (staged, snapshot) = (staged.clone(), snapshot.clone());
+        move || {
+            let checked = upload::check(&staged.files, fixes);
+            let changes =
+                checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
+            (checked, changes)
+        }
+    })
+    .await
+    .map_err(|_| error_response(AppError::internal()))?;
     let unchanged = checked.grid.is_some() && changes.iter().all(|c| c.created + c.changed + c.removed == 0);
     let preview = ImportPreview {
         token,
@@ -284,7 +358,21 @@ pub async fn apply(
 ) -> Response {
     let (owner, staged) = match owned_upload(&state, &principal, &form.token) {
         Ok(found) => found,
-        Err(r) => return r,
+        Err(r) => {
+            // An upload that is gone (30 minutes) or another operator's: recorded, so that
+            // guessing at tokens shows in the audit log.
+            let target = format!("token:{}", form.token.chars().take(32).collect::<String>());
+            app::ports::AccountService::record(
+                state.accounts.as_ref(),
+                &principal,
+                "import",
+                Some(&target),
+                &client,
+                "not_found",
+            )
+            .await;
+            return r;
+        }
     };
     let audit = |outcome: String| {
         let (accounts, principal, client, target) =
@@ -415,8 +503,10 @@ pub async fn report_csv(
         Err(r) => return r,
     };
     let fixes = is_true(query.fixes.as_deref());
-    let files = staged.files.clone();
-    let Ok(checked) = tokio::task::spawn_blocking(move || upload::check(&files, fixes)).await else {
+    let Ok(_turn) = state.staging.checks.acquire().await else {
+        return error_response(AppError::internal());
+    };
+    let Ok(checked) = tokio::task::spawn_blocking(move || upload::check(&staged.files, fixes)).await else {
         return error_response(AppError::internal());
     };
     let mut writer = csv::Writer::from_writer(Vec::new());

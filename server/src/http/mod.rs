@@ -225,10 +225,11 @@ fn app_routes(state: AppState) -> Router {
 }
 
 /// The whole application: the routes behind every control, outermost first:
-/// request id, span and metrics → client address → security headers → CSRF refusal → load
-/// shedding → request time limit → global rate limit → session → caller (account or address) →
+/// request id, span and metrics → client address → security headers → CSRF refusal → files
+/// read-only → load shedding → request time limit → global rate limit → session → caller (account or address) →
 /// with Redis, the limits counted for every instance → per-client limits by path (none for
-/// static files and health checks; tighter on sign-in and costly paths) → body limits →
+/// static files and health checks; tighter on sign-in and costly paths) → operators only on
+/// import paths → body limits →
 /// handler time limit → routes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -254,9 +255,11 @@ pub fn router(state: AppState) -> Router {
     // to its handler, which the outer limit covers instead).
     let request_timeout = Duration::from_secs(config.request_timeout_seconds);
     let handler_limit = security::TimeLimit { limit: request_timeout, except_upload: true };
+    let accounts = state.accounts.clone();
     let app = app_routes(state)
         .layer(axum::middleware::from_fn_with_state(handler_limit, security::time_limit))
-        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body));
+        .layer(axum::middleware::from_fn_with_state(body_limits, security::bound_body))
+        .layer(axum::middleware::from_fn_with_state(accounts, import::gate));
     // Everything before the body (session, limits, Redis) and the body itself.
     let request_limit =
         security::TimeLimit { limit: request_timeout + body_limits.read_timeout, except_upload: false };
@@ -286,6 +289,7 @@ pub fn router(state: AppState) -> Router {
                 .load_shed()
                 .concurrency_limit(config.max_concurrent_requests),
         )
+        .layer(axum::middleware::from_fn(security::files_read_only))
         .layer(axum::middleware::from_fn_with_state(header_policy.clone(), security::refuse_cross_site))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(security::AllowedHosts(config.allowed_hosts().unwrap_or(Some(Vec::new())))),

@@ -107,6 +107,13 @@ pub fn cross_site_reason(
         }
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
+        // `Origin: null` is what a browser sends with a form it posts itself from a page whose
+        // referrer policy is `no-referrer` (ours): the sign-in form before the page's script
+        // has hydrated, or without JavaScript. Sec-Fetch-Site, checked above, then says where
+        // it comes from; a null Origin without it stays refused.
+        if origin.as_bytes() == b"null" && headers.contains_key("sec-fetch-site") {
+            return None;
+        }
         let origin = origin.to_str().ok().and_then(origin_authority);
         match (origin, host) {
             (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host) => {}
@@ -212,6 +219,39 @@ pub struct BodyLimits {
 
 /// The one path that takes large bodies (uploaded datasets), and its limit.
 pub const UPLOAD_PATH: &str = super::limits::IMPORT_PREVIEW;
+
+/// A path that names a file: the bundle under `/pkg/`, or a name with an extension (the site's
+/// own files, such as `/favicon.ico`). Exports (`/export/assets.csv`) are routes that only
+/// read too.
+fn names_a_file(path: &str) -> bool {
+    path.starts_with("/pkg/") || path.rsplit('/').next().is_some_and(|name| name.contains('.'))
+}
+
+/// Build output that is not for browsers: TypeScript declarations beside the bundle.
+fn not_for_browsers(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let name = name.trim_end_matches(".br").trim_end_matches(".gz");
+    path.starts_with("/pkg/") && name.ends_with(".ts")
+}
+
+/// Files are only read: another method on a file's path is answered 405 (`Allow: GET, HEAD`),
+/// and the build's TypeScript declarations are not served (404). The outside probe found
+/// `PUT` and `DELETE` on the bundle answered 200 and the `.d.ts` files served.
+pub async fn files_read_only(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if names_a_file(path) && !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if not_for_browsers(path) {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    }
+    next.run(request).await
+}
 pub const UPLOAD_MAX_BYTES: usize = app::api::import::MAX_UPLOAD_BYTES + 64 * 1024;
 
 fn too_large(max: usize) -> Response {
@@ -225,20 +265,12 @@ fn too_large(max: usize) -> Response {
 /// bodies sent too slowly (408). Bodies here are small, so they are read in full and handed
 /// on as bytes; nothing downstream then waits on a slow client.
 ///
-/// The import paths' caller must be an operator, decided from the session before a byte of the
-/// body is read (anyone else is answered 401 or 403 at once, whatever the body's size). The
-/// upload path is the exception to reading in full: its body streams on to the handler, which spools it to disk within the
-/// limit; a body that stalls longer than the read timeout between two pieces ends with 408.
+/// The import paths' caller is already known to be an operator here (`import::gate`, outside
+/// this layer). The upload path is the exception to reading in full: its body streams on to
+/// the handler, which spools it to disk within the limit; a body that stalls longer than the
+/// read timeout between two pieces ends with 408.
 pub async fn bound_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if super::import::PATHS.contains(&path) {
-        // Imports are for operators: decided before the body (or a query) is read or decoded.
-        let anonymous = app::api::auth::Principal::viewer();
-        let principal = request.extensions().get::<app::api::auth::Principal>().unwrap_or(&anonymous);
-        if let Err(refusal) = super::import::operator(principal) {
-            return refusal;
-        }
-    }
     if path == UPLOAD_PATH {
         if declared_length(&request).is_some_and(|len| len > UPLOAD_MAX_BYTES as u64) {
             return too_large(UPLOAD_MAX_BYTES);
@@ -476,6 +508,12 @@ mod tests {
         assert!(cross_site_reason(&post, &headers(&[("origin", "https://evil.example")]), host, "gridscope")
             .is_some());
         assert!(cross_site_reason(&post, &headers(&[("origin", "null")]), host, "gridscope").is_some());
+        // A form the browser posts itself from a no-referrer page (before hydration): its
+        // Origin is null, its Sec-Fetch-Site says same-origin.
+        let form = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert_eq!(cross_site_reason(&post, &form, host, "gridscope"), None);
+        let elsewhere = headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]);
+        assert!(cross_site_reason(&post, &elsewhere, host, "gridscope").is_some());
         assert_eq!(
             cross_site_reason(
                 &Method::GET,

@@ -104,6 +104,11 @@ impl Drop for Busy {
     }
 }
 
+/// The most a request's head (request line and headers) may take: 64 KiB, four times what
+/// browsers send with a full set of cookies. A larger head is answered 431 (hyper's default
+/// was about 400 KB for HTTP/1, which the outside probe sent).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Serves `app` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
     listener: TcpListener,
@@ -112,8 +117,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     let census = Arc::new(Census::default());
     // Tells every connection to finish its requests and close; counts those still open.
     let (stopping, stop) = tokio::sync::watch::channel(false);

@@ -170,9 +170,9 @@ pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
     let maintenance = source.maintenance.as_deref().and_then(&mut open);
     let incidents = source.incidents.as_deref().and_then(&mut open);
     let inputs = Inputs {
-        assets: assets.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
-        maintenance: maintenance.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
-        incidents: incidents.map(|(name, f)| (name, f.take(MAX_FILE_BYTES))),
+        assets: assets.map(|(name, f)| (name, f.take(MAX_FILE_BYTES), 0)),
+        maintenance: maintenance.map(|(name, f)| (name, f.take(MAX_FILE_BYTES), 0)),
+        incidents: incidents.map(|(name, f)| (name, f.take(MAX_FILE_BYTES), 0)),
     };
     let grid = read_inputs(inputs, MAX_ROWS, &mut issues);
     match grid {
@@ -181,11 +181,12 @@ pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
     }
 }
 
-/// The readers of a dataset's tables, each with its file name.
+/// The readers of a dataset's tables, each with its file name and how many rows it may hold
+/// (0 when not known: reading then grows its lists as it goes).
 pub(crate) struct Inputs<R> {
-    pub assets: Option<(String, R)>,
-    pub maintenance: Option<(String, R)>,
-    pub incidents: Option<(String, R)>,
+    pub assets: Option<(String, R, usize)>,
+    pub maintenance: Option<(String, R, usize)>,
+    pub incidents: Option<(String, R, usize)>,
 }
 
 /// Reads and validates every table; the grid when the tables could be read (check `issues`
@@ -197,18 +198,19 @@ pub(crate) fn read_inputs<R: Read>(
 ) -> Option<GridData> {
     let mut names = [String::new(), String::new(), String::new()];
     let (assets, asset_lines) = match inputs.assets {
-        Some((name, r)) => {
+        Some((name, r, rows)) => {
             names[0] = name.clone();
-            read_table(&name, r, ASSET_COLUMNS, &["id", "kind"], max_rows, issues, parse_asset)
+            read_table(&name, r, rows, ASSET_COLUMNS, &["id", "kind"], max_rows, issues, parse_asset)
         }
         None => return None,
     };
     let (maintenance, maintenance_lines) = match inputs.maintenance {
-        Some((name, r)) => {
+        Some((name, r, rows)) => {
             names[1] = name.clone();
             read_table(
                 &name,
                 r,
+                rows,
                 MAINTENANCE_COLUMNS,
                 &["id", "asset", "date", "kind"],
                 max_rows,
@@ -219,11 +221,12 @@ pub(crate) fn read_inputs<R: Read>(
         None => (Vec::new(), Vec::new()),
     };
     let (incidents, incident_lines) = match inputs.incidents {
-        Some((name, r)) => {
+        Some((name, r, rows)) => {
             names[2] = name.clone();
             read_table(
                 &name,
                 r,
+                rows,
                 INCIDENT_COLUMNS,
                 &["id", "asset", "started_at"],
                 max_rows,
@@ -389,9 +392,12 @@ impl Row<'_> {
 }
 
 /// Read one CSV table. Returns the parsed records and, for each, its line in the file.
+/// `expected` rows are reserved at once (at most `max_rows`).
+#[allow(clippy::too_many_arguments)]
 fn read_table<T>(
     file: &str,
     input: impl Read,
+    expected: usize,
     columns: &'static [&'static str],
     required: &[&str],
     max_rows: usize,
@@ -432,8 +438,8 @@ fn read_table<T>(
     }
     let mut filled = vec![0u64; header.len()];
     let mut rows = 0u64;
-    let mut out = Vec::new();
-    let mut lines = Vec::new();
+    let mut out = Vec::with_capacity(expected.min(max_rows));
+    let mut lines = Vec::with_capacity(expected.min(max_rows));
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
