@@ -61,6 +61,26 @@ export async function press(page, kind, selector) {
 }
 
 /**
+ * Goes to a page through the navigation as the viewport's user does: the top bar on a
+ * desktop; on a phone the tab bar at the bottom, or its "More" sheet for the other pages.
+ */
+export async function navigate(page, kind, href) {
+  if (!VIEWPORTS[kind].hasTouch) {
+    await page.click(`nav.nav a[href="${href}"]`);
+    return;
+  }
+  const tab = page.locator(`nav.tabbar > a[href="${href}"]`);
+  if ((await tab.count()) > 0) {
+    await tab.tap();
+    return;
+  }
+  await page.tap('nav.tabbar summary');
+  await page.tap(`nav.tabbar .sheet a[href="${href}"]`);
+  // Choosing a page closes the sheet.
+  await page.waitForSelector('nav.tabbar details:not([open])', { state: 'attached' });
+}
+
+/**
  * One browser for the whole test file: launched before its first test, closed after its last.
  * Returns a function giving the browser, for use inside tests.
  */

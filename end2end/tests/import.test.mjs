@@ -1,6 +1,7 @@
 // Operator data import in the browser: a file with errors is reported precisely (nothing
-// written), the valid files are previewed and applied, and the grid changes; the same files
-// again are recognised as already applied. The demo grid is restored at the end.
+// written), the valid files are previewed and applied, and the grid changes; an assets-only
+// file keeps the stored history and its one removal needs confirming; the same files again
+// are recognised as already applied. The demo grid is restored at the end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -57,6 +58,26 @@ for (const kind of ['desktop', 'phone']) {
       await page.goto('/assets/line-0');
       await hydrated(page);
       await page.waitForSelector(`h1:has-text("${name}")`);
+
+      // Only the assets file, without one generator: the stored maintenance history stays,
+      // but for the generator's own records, and that removal is said first, in words, and
+      // applied only once confirmed (it deleted all history, unasked, before).
+      await page.goto('/import');
+      await hydrated(page);
+      const withoutGenerator = assets.split('\n').filter((l) => !l.startsWith('sgen-48,')).join('\n');
+      await check(page, kind, { assets: csv('assets.csv', withoutGenerator) });
+      await page.waitForSelector('[data-testid="import-report"][data-valid="true"]');
+      const removals = await page.textContent('[data-testid="import-removals"]');
+      assert.match(removals, /Applying removes 1 asset and 4 maintenance records\./, removals);
+      assert.match(removals, /sgen-48/, removals);
+      const kept = await page.locator('[data-testid="import-kept"]').allTextContents();
+      assert.ok(kept.some((t) => /No maintenance file: the 381 stored maintenance records are kept/.test(t)), kept.join('\n'));
+      assert.ok(kept.some((t) => /No incidents file: the \d+ stored incidents are kept/.test(t)), kept.join('\n'));
+      assert.ok(await page.isDisabled('[data-testid="apply-import"]'), 'a removal waits for its confirmation');
+      await press(page, kind, '[data-testid="confirm-removals"]');
+      await press(page, kind, '[data-testid="apply-import"]');
+      await page.waitForSelector('[data-testid="import-done"]');
+      assert.match(await page.textContent('[data-testid="import-done"]'), /Applied as revision \d+/);
 
       // Put the demo grid back (and see that checking it again is recognised as applied).
       await page.goto('/import');

@@ -32,6 +32,15 @@ for (const kind of ['desktop', 'phone']) {
         'the impact explorer and the N-1 list agree',
       );
       assert.ok((await page.locator('[data-testid="impact-assets"] li').count()) > 0);
+      // Who loses supply, by name and customers (it listed raw ids before), adding up to the
+      // customers lost, with the regions.
+      const affected = await page.locator('[data-testid="affected-row"]').evaluateAll((rows) =>
+        rows.map((r) => [r.querySelector('a').textContent, Number(r.cells[2].textContent)]));
+      assert.ok(affected.length > 0 && affected.every(([name]) => name && !/^load-\d+$/.test(name)), JSON.stringify(affected));
+      const listed = affected.reduce((sum, [, n]) => sum + n, 0);
+      if (affected.length < 100) assert.equal(listed, customers[0], 'the listed connections hold every customer lost');
+      else assert.ok(listed <= customers[0]);
+      assert.match(await page.textContent('[data-testid="affected-regions"]'), /Region \d+: \d+ customers/);
       // The buses cut off form islands (a branch outage takes out no bus), and the map shows
       // exactly those buses as losing supply.
       const lostBuses = Number(await page.textContent('[data-testid="impact-buses"]'));

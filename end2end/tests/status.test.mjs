@@ -30,6 +30,18 @@ for (const kind of ['desktop', 'phone']) {
         (before) => Number(document.querySelector('[data-testid="requests"]')?.textContent) > before,
         requests,
       );
+      // Each label sits right above its own value (the labels paired with the wrong values
+      // when the facts grid held bare <dt>/<dd> cells three across).
+      const misplaced = await page.evaluate(() =>
+        [...document.querySelectorAll('main dl.facts dt')]
+          .map((dt) => [dt, dt.nextElementSibling])
+          .filter(([dt, dd]) => {
+            const [a, b] = [dt.getBoundingClientRect(), dd.getBoundingClientRect()];
+            return Math.abs(a.left - b.left) > 1 || b.top < a.bottom - 1 || b.top - a.bottom > 12;
+          })
+          .map(([dt]) => dt.textContent),
+      );
+      assert.deepEqual(misplaced, [], 'labels away from their values');
       const nav = await page.textContent('nav.nav');
       assert.ok(nav.includes('Status'), nav);
       assert.deepEqual(problems, []);

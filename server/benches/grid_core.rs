@@ -103,7 +103,15 @@ fn main() {
         // one where only the budget does (the exact knapsack alone).
         let start = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         for (label, weeks, crews, budget) in [("crew-bound", 12, 3, 5e6), ("budget-bound", 52, 50, 2.5e5)] {
-            let request = PlanRequest { start, horizon_weeks: weeks, crews, budget };
+            let request = PlanRequest {
+                start,
+                horizon_weeks: weeks,
+                crews,
+                budget,
+                currency: "EUR".into(),
+                holidays: Default::default(),
+                asked: None,
+            };
             let runs: Vec<Duration> = (0..3)
                 .map(|_| {
                     let t = Instant::now();

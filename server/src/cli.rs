@@ -16,8 +16,10 @@ pub enum Command {
     /// Serve the dashboard (configured by GRIDSCOPE_* environment variables).
     Serve,
     /// Replace the stored grid with one in the interchange format (a folder with assets.csv,
-    /// maintenance.csv and incidents.csv, or one assets CSV file). All or nothing: on any
-    /// problem nothing is written and every problem is listed with file, line and column.
+    /// maintenance.csv and incidents.csv, or one assets CSV file). A table without a file
+    /// keeps its stored records (those whose asset is still in the grid) unless --replace-all.
+    /// All or nothing: on any problem nothing is written and every problem is listed with
+    /// file, line and column.
     Import {
         /// The folder or CSV file to import.
         path: PathBuf,
@@ -27,6 +29,9 @@ pub enum Command {
         /// Read and validate only; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replace every table: one without a file (maintenance, incidents) is emptied.
+        #[arg(long)]
+        replace_all: bool,
     },
     /// Write a consistent backup of the configured store (grid, accounts, audit log) to a new
     /// file, checksummed (format: docs/operations.md).

@@ -247,44 +247,72 @@ pub async fn import(
     path: &Path,
     name: Option<String>,
     dry_run: bool,
+    replace_all: bool,
 ) -> Result<String, Failure> {
     let store = if dry_run { None } else { Some(open_store(config)?) };
-    import_into(store.as_deref(), path, name).await
+    import_into(store.as_deref(), path, name, replace_all).await
 }
 
 /// [`import`] into `store` (`None`: a dry run that writes nothing), e.g. the running
-/// server's own store, whose snapshot then follows at once.
+/// server's own store, whose snapshot then follows at once. A table without a file keeps its
+/// stored records (those still referring to an imported asset) unless `replace_all`.
 pub async fn import_into(
     store: Option<&dyn GridStore>,
     path: &Path,
     name: Option<String>,
+    replace_all: bool,
 ) -> Result<String, Failure> {
     let started = Instant::now();
     let owned = path.to_path_buf();
-    let grid = tokio::task::spawn_blocking(move || interchange::read_grid(&owned))
-        .await
-        .map_err(|e| Failure::new(1, e.to_string()))?
-        .map_err(|refused| Failure::new(1, refused.to_string()))?;
+    let (mut grid, given) = tokio::task::spawn_blocking(move || {
+        let given = interchange::Source::locate(&owned).map(|source| interchange::Given::of(&source));
+        interchange::read_grid(&owned).and_then(|grid| Ok((grid, given?)))
+    })
+    .await
+    .map_err(|e| Failure::new(1, e.to_string()))?
+    .map_err(|refused| Failure::new(1, refused.to_string()))?;
+    let given = if replace_all { interchange::Given::ALL } else { given };
     let read_seconds = started.elapsed().as_secs_f64();
-    let counts = format!(
-        "{} assets, {} maintenance records, {} incidents",
-        grid.assets.len(),
-        grid.maintenance.len(),
-        grid.incidents.len()
-    );
+    let kept = given.kept();
     let Some(store) = store else {
-        return Ok(format!("dry run: {} is valid ({counts}); nothing written", path.display()));
+        let counts = counts(&grid);
+        let kept = if kept.is_empty() {
+            String::new()
+        } else {
+            format!("; {} would keep their stored records (no file given)", kept.join(" and "))
+        };
+        return Ok(format!("dry run: {} is valid ({counts}){kept}; nothing written", path.display()));
     };
+    let stored = store.snapshot().await.map_err(|e| Failure::new(1, e.to_string()))?;
+    interchange::keep_stored(&mut grid, &stored.data, given);
+    let removed = app::api::import::removals(&interchange::upload::changes(&stored.data, &grid));
+    let counts = counts(&grid);
     let name = name.unwrap_or_else(|| default_name(path));
     tracing::info!(%counts, read_seconds, "import: read and validated; writing");
     let meta = store.replace_grid(&name, grid).await.map_err(|e| Failure::new(1, e.to_string()))?;
     tracing::info!(revision = meta.revision, "import: committed");
-    Ok(format!(
+    let mut summary = format!(
         "imported '{}' ({counts}) as revision {} in {:.2} s",
         meta.name,
         meta.revision,
         started.elapsed().as_secs_f64()
-    ))
+    );
+    if !kept.is_empty() {
+        summary.push_str(&format!("; {} kept as stored (no file given)", kept.join(" and ")));
+    }
+    if !removed.is_empty() {
+        summary.push_str(&format!("; removed: {}", removed.join(", ")));
+    }
+    Ok(summary)
+}
+
+fn counts(grid: &GridData) -> String {
+    format!(
+        "{} assets, {} maintenance records, {} incidents",
+        grid.assets.len(),
+        grid.maintenance.len(),
+        grid.incidents.len()
+    )
 }
 
 /// Load the grid to analyse: a given interchange folder/file, or the stored grid.

@@ -107,6 +107,12 @@ pub struct Config {
     /// `GRIDSCOPE_DEMO_GRID`: a grid (interchange folder) loaded at start when the store is
     /// empty; `none` to start empty.
     pub demo_grid: String,
+    /// `GRIDSCOPE_CURRENCY`: the currency of budgets and costs in the maintenance planner
+    /// (a code or symbol of up to 8 characters, shown beside every amount).
+    pub currency: String,
+    /// `GRIDSCOPE_HOLIDAYS`: days crews do not work besides weekends, comma-separated:
+    /// `MM-DD` every year, `YYYY-MM-DD` once; empty for none.
+    pub holidays: String,
     /// `GRIDSCOPE_STORE`: `auto`, `embedded` or `neo4j`.
     pub store: StoreChoice,
     /// `GRIDSCOPE_STORE_RECHECK_MILLIS`: how often reads check the stored revision, i.e. how
@@ -265,6 +271,8 @@ impl Default for Config {
             shutdown_grace_seconds: 20,
             data_dir: PathBuf::from("data/local"),
             demo_grid: "data/grids/mv_oberrhein".to_owned(),
+            currency: "EUR".to_owned(),
+            holidays: app::domain::planner::Holidays::DEFAULT.to_owned(),
             store: StoreChoice::Auto,
             store_recheck_millis: 1000,
             neo4j_uri: None,
@@ -387,6 +395,8 @@ pub const VARIABLES: &[&str] = &[
     "GRIDSCOPE_SESSION_MAX_SECONDS",
     "GRIDSCOPE_TRUSTED_PROXIES",
     "GRIDSCOPE_PUBLIC_HOSTS",
+    "GRIDSCOPE_CURRENCY",
+    "GRIDSCOPE_HOLIDAYS",
     "GRIDSCOPE_RATE_CLIENT_PER_SECOND",
     "GRIDSCOPE_RATE_CLIENT_BURST",
     "GRIDSCOPE_RATE_LOGIN_PER_MINUTE",
@@ -459,6 +469,8 @@ impl Config {
                 .unwrap_or(d.shutdown_grace_seconds),
             data_dir: typed(&figment, "data_dir", &mut p).unwrap_or(d.data_dir),
             demo_grid: typed(&figment, "demo_grid", &mut p).unwrap_or(d.demo_grid),
+            currency: typed(&figment, "currency", &mut p).unwrap_or(d.currency),
+            holidays: typed(&figment, "holidays", &mut p).unwrap_or(d.holidays),
             store: typed(&figment, "store", &mut p).unwrap_or(d.store),
             store_recheck_millis: typed(&figment, "store_recheck_millis", &mut p)
                 .unwrap_or(d.store_recheck_millis),
@@ -588,6 +600,20 @@ impl Config {
         Ok(Some(hosts))
     }
 
+    /// The maintenance planner's currency and holidays.
+    pub fn plan_settings(&self) -> Result<app::api::maintenance::PlanSettings, String> {
+        let currency = self.currency.trim();
+        if currency.is_empty() || currency.chars().count() > 8 || currency.chars().any(char::is_control) {
+            return Err(format!(
+                "GRIDSCOPE_CURRENCY: '{}' is not a currency code or symbol of 1 to 8 characters",
+                currency.chars().take(20).collect::<String>()
+            ));
+        }
+        let holidays = app::domain::planner::Holidays::parse(&self.holidays)
+            .map_err(|e| format!("GRIDSCOPE_HOLIDAYS: {e}"))?;
+        Ok(app::api::maintenance::PlanSettings { currency: currency.to_owned(), holidays })
+    }
+
     /// The admin listener's address, if one is configured.
     pub fn metrics_address(&self) -> Result<Option<SocketAddr>, String> {
         let v = self.metrics_addr.trim();
@@ -707,6 +733,9 @@ impl Config {
         }
         if let Err(e) = self.allowed_hosts() {
             problems.push(format!("  GRIDSCOPE_PUBLIC_HOSTS: {e}"));
+        }
+        if let Err(e) = self.plan_settings() {
+            problems.push(format!("  {e}"));
         }
         if self.llm_provider == LlmProviderChoice::Anthropic && !self.llm_api_key.is_set() {
             problems.push(

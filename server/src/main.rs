@@ -40,8 +40,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(config).await.map_err(|e| Failure { message: e.to_string(), code: 1 }),
-            Command::Import { path, name, dry_run } => {
-                commands::import(&config, &path, name, dry_run).await.map(|out| println!("{out}"))
+            Command::Import { path, name, dry_run, replace_all } => {
+                commands::import(&config, &path, name, dry_run, replace_all)
+                    .await
+                    .map(|out| println!("{out}"))
             }
             Command::Backup { path } => commands::backup(&config, &path).await.map(|out| println!("{out}")),
             Command::Restore { path, no_safety_backup } => {
@@ -180,7 +182,7 @@ async fn load_demo_grid(config: &Config, store: &dyn app::ports::GridStore) {
             return;
         }
     }
-    match commands::import_into(Some(store), &path, None).await {
+    match commands::import_into(Some(store), &path, None, true).await {
         Ok(summary) => tracing::info!(grid = %path.display(), %summary, "store was empty: demo grid loaded"),
         Err(f) => tracing::error!(grid = %path.display(), error = %f.message, "demo grid not loaded"),
     }

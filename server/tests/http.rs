@@ -160,7 +160,7 @@ async fn the_asset_list_names_each_region_of_the_grid_once_in_order() {
         ..Config::default()
     };
     let grid = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/grids/mv_oberrhein");
-    server::commands::import(&config, &grid, None, false).await.unwrap();
+    server::commands::import(&config, &grid, None, false, false).await.unwrap();
     // What the grid's files hold, read apart from the store.
     let data = server::interchange::read_grid(&grid).unwrap();
     let mut expected: Vec<String> =

@@ -113,6 +113,34 @@ async fn contract(label: &str, open: impl Fn() -> Arc<dyn GridStore>) {
     );
     assert!(after_failure.data == before.data, "{label}: a failed import left part of itself behind");
 
+    // Importing only an assets file keeps the stored maintenance history and incidents (it
+    // deleted them before); a record whose asset the file drops cannot stay, and the summary
+    // says it was removed; --replace-all empties the tables without a file.
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets.csv");
+    let four = "id,kind,voltage_kv,bus,from_bus,to_bus,source\n\
+                b0,bus,20,,,,\nb1,bus,20,,,,\ng,generator,,b0,,,true\nl1,line,,,b0,b1,\n";
+    let import =
+        |replace_all| server::commands::import_into(Some(store.as_ref()), &assets, None, replace_all);
+    store.replace_grid("history", grid(5)).await.unwrap();
+    std::fs::write(&assets, four).unwrap();
+    let summary = import(false).await.unwrap_or_else(|f| panic!("{label}: {}", f.message));
+    let kept = store.snapshot().await.unwrap();
+    assert_eq!(kept.data.assets.len(), 4, "{label}: {summary}");
+    assert_eq!(kept.data.maintenance, grid(5).maintenance, "{label}: {summary}");
+    assert_eq!(kept.data.incidents, grid(5).incidents, "{label}: {summary}");
+    assert!(summary.contains("maintenance and incidents kept as stored"), "{summary}");
+    std::fs::write(&assets, "id,kind,voltage_kv,bus,source\nb0,bus,20,,\ng,generator,,b0,true\n").unwrap();
+    let summary = import(false).await.unwrap_or_else(|f| panic!("{label}: {}", f.message));
+    assert!(summary.contains("removed: 2 assets, 1 maintenance record, 1 incident"), "{label}: {summary}");
+    let after = store.snapshot().await.unwrap();
+    assert!(after.data.maintenance.is_empty() && after.data.incidents.is_empty(), "{label}");
+    store.replace_grid("history", grid(5)).await.unwrap();
+    std::fs::write(&assets, four).unwrap();
+    import(true).await.unwrap_or_else(|f| panic!("{label}: {}", f.message));
+    let replaced = store.snapshot().await.unwrap();
+    assert!(replaced.data.maintenance.is_empty() && replaced.data.incidents.is_empty(), "{label}");
+
     // An empty grid is a valid grid.
     store.replace_grid("empty", GridData::default()).await.unwrap();
     assert!(store.snapshot().await.unwrap().is_empty());

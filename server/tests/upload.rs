@@ -80,7 +80,19 @@ impl Importer {
         response.json().await.unwrap()
     }
 
+    /// Applies as the page does once the operator has confirmed any removal the preview
+    /// showed (applying without that confirmation is refused: see
+    /// `a_table_without_a_file_is_kept_and_removals_need_confirmation`).
     async fn apply(&self, preview: &ImportPreview, fixes: bool) -> reqwest::Response {
+        self.apply_confirming(preview, fixes, true).await
+    }
+
+    async fn apply_confirming(
+        &self,
+        preview: &ImportPreview,
+        fixes: bool,
+        confirm: bool,
+    ) -> reqwest::Response {
         let base = preview.base_revision.to_string();
         self.server
             .post(
@@ -89,6 +101,7 @@ impl Importer {
                     ("token", &preview.token),
                     ("fixes", if fixes { "true" } else { "false" }),
                     ("base_revision", &base),
+                    ("confirm_removals", if confirm { "true" } else { "false" }),
                 ],
                 Some(&self.cookie),
             )
@@ -289,6 +302,56 @@ async fn applying_is_previewed_audited_recognised_when_repeated_and_exclusive() 
     assert!(audit
         .iter()
         .any(|e| e.action == "import" && e.target.as_deref() == Some(&target) && e.actor == "imp"));
+}
+
+/// Issue 29: importing only `assets.csv` kept no history (the preview said "maintenance:
+/// removed 385, incidents: removed 213" and applying removed them unasked). A table without a
+/// file now keeps its stored records; what applying removes is said in words and applied only
+/// when confirmed; emptying a table is an explicit choice (`replace`).
+#[tokio::test]
+async fn a_table_without_a_file_is_kept_and_removals_need_confirmation() {
+    let imp = Importer::start().await;
+    let assets = |text: &str| ("assets", "assets.csv", text.as_bytes().to_vec());
+    let history = ("maintenance", "maintenance.csv", MAINTENANCE.as_bytes().to_vec());
+    let first = imp.preview(&[assets(GOOD), history.clone()], false).await;
+    assert_eq!(imp.apply(&first, false).await.status(), 200);
+    let table = |p: &ImportPreview, t: &str| p.changes.iter().find(|c| c.table == t).unwrap().clone();
+    let maintenance = || async { imp.server.store.snapshot().await.unwrap().data.maintenance.len() };
+
+    // Only the assets, one name changed: the maintenance record stays, without confirmation.
+    let renamed = imp.preview(&[assets(&GOOD.replace("Bus 2", "Bus Two"))], false).await;
+    assert_eq!(renamed.kept, ["maintenance", "incidents"]);
+    let kept = table(&renamed, "maintenance");
+    assert_eq!((kept.removed, kept.unchanged), (0, 1), "{renamed:?}");
+    assert!(app::api::import::removals(&renamed.changes).is_empty());
+    assert_eq!(imp.apply_confirming(&renamed, false, false).await.status(), 200);
+    assert_eq!(maintenance().await, 1);
+
+    // Without the line, its maintenance record cannot stay: said in words, refused unconfirmed.
+    let without_line = GOOD.replace("l1,line,Line 1,,b1,b2,,,,\n", "");
+    let removing = imp.preview(&[assets(&without_line)], false).await;
+    assert!(removing.valid, "{removing:?}");
+    assert_eq!(app::api::import::removals(&removing.changes), ["1 asset", "1 maintenance record"]);
+    assert_eq!(table(&removing, "assets").removed_ids, ["l1"]);
+    let (revision, _) = imp.stored().await;
+    let refused = imp.apply_confirming(&removing, false, false).await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.headers()["x-error-code"], "invalid_input");
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("Applying removes 1 asset, 1 maintenance record: confirm"), "{message}");
+    assert_eq!(imp.stored().await.0, revision, "nothing written");
+    assert_eq!(imp.apply(&removing, false).await.status(), 200);
+    assert_eq!(maintenance().await, 0);
+
+    // Emptying a table given no file is asked for explicitly.
+    let again = imp.preview(&[assets(GOOD), history], false).await;
+    assert_eq!(imp.apply(&again, false).await.status(), 200);
+    let response = imp.upload(&[assets(GOOD)], &[("replace", "maintenance")], Some(&imp.cookie)).await;
+    let emptying: ImportPreview = response.json().await.unwrap();
+    assert_eq!(emptying.kept, ["incidents"]);
+    assert_eq!(app::api::import::removals(&emptying.changes), ["1 maintenance record"]);
+    let unknown = imp.upload(&[assets(GOOD)], &[("replace", "assets")], Some(&imp.cookie)).await;
+    assert_eq!(unknown.status(), 400);
 }
 
 #[tokio::test]

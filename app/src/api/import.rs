@@ -86,6 +86,28 @@ pub struct ImportPreview {
     pub unchanged: bool,
     /// SHA-256 of the uploaded files (as uploaded), for the audit log.
     pub sha256: String,
+    /// Optional tables given no file: their stored records are kept (those still referring
+    /// to an asset of the upload).
+    #[serde(default)]
+    pub kept: Vec<String>,
+}
+
+/// What applying removes, in words per table (`3 assets`, `12 maintenance records`); empty
+/// when it removes nothing.
+pub fn removals(changes: &[TableChange]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|c| c.removed > 0)
+        .map(|c| {
+            let (one, many) = match c.table.as_str() {
+                "assets" => ("asset", "assets"),
+                "maintenance" => ("maintenance record", "maintenance records"),
+                "incidents" => ("incident", "incidents"),
+                other => (other, other),
+            };
+            format!("{} {}", c.removed, if c.removed == 1 { one } else { many })
+        })
+        .collect()
 }
 
 /// What applying did.
@@ -110,11 +132,13 @@ pub async fn send_apply(
     token: &str,
     fixes: bool,
     base_revision: u64,
+    confirm_removals: bool,
 ) -> Result<ImportApplied, crate::error::AppError> {
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("token", token)
         .append_pair("fixes", if fixes { "true" } else { "false" })
         .append_pair("base_revision", &base_revision.to_string())
+        .append_pair("confirm_removals", if confirm_removals { "true" } else { "false" })
         .finish();
     let request = gloo_net::http::Request::post("/import/apply")
         .header("content-type", "application/x-www-form-urlencoded")

@@ -14,26 +14,36 @@ pub struct PlanForm {
     pub weeks: Option<String>,
     pub crews: Option<String>,
     pub budget: Option<String>,
+    /// An asset id: the plan then says whether it is in it, and why not.
+    #[serde(default)]
+    pub asset: Option<String>,
 }
 
 impl PlanForm {
     /// Longest value accepted for any field.
-    pub const MAX_FIELD_CHARS: usize = 40;
+    pub const MAX_FIELD_CHARS: usize = 64;
 
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        [("start", &self.start), ("weeks", &self.weeks), ("crews", &self.crews), ("budget", &self.budget)]
-            .into_iter()
-            .filter_map(|(k, v): (&str, &Option<String>)| v.as_deref().map(|v| (k, v)))
+        [
+            ("start", &self.start),
+            ("weeks", &self.weeks),
+            ("crews", &self.crews),
+            ("budget", &self.budget),
+            ("asset", &self.asset),
+        ]
+        .into_iter()
+        .filter_map(|(k, v): (&str, &Option<String>)| v.as_deref().map(|v| (k, v)))
     }
 }
 
 /// The plan for a form against a grid snapshot: what the server function and the exports
-/// both return.
+/// both return, in the configured currency and calendar.
 #[cfg(feature = "ssr")]
 pub fn plan_for(
     snapshot: &crate::ports::GridSnapshot,
     form: &PlanForm,
     today: chrono::NaiveDate,
+    settings: &PlanSettings,
 ) -> Result<MaintenancePlan, AppError> {
     use crate::domain::planner::{plan, PlanRequest};
     if form.pairs().any(|(_, v)| v.chars().count() > PlanForm::MAX_FIELD_CHARS) {
@@ -42,8 +52,28 @@ pub fn plan_for(
             PlanForm::MAX_FIELD_CHARS
         )));
     }
-    let request = PlanRequest::from_pairs(form.pairs(), today).map_err(AppError::invalid_input)?;
+    let mut request = PlanRequest::from_pairs(form.pairs(), today).map_err(AppError::invalid_input)?;
+    request.currency = settings.currency.clone();
+    request.holidays = settings.holidays.clone();
     Ok(plan(&snapshot.data, &snapshot.topology, &request))
+}
+
+/// The planner's configuration: currency and holidays (`GRIDSCOPE_CURRENCY`,
+/// `GRIDSCOPE_HOLIDAYS`), given to the server functions as context.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanSettings {
+    pub currency: String,
+    pub holidays: crate::domain::planner::Holidays,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings {
+            currency: "EUR".into(),
+            holidays: crate::domain::planner::Holidays::parse(crate::domain::planner::Holidays::DEFAULT)
+                .expect("the default holidays parse"),
+        }
+    }
 }
 
 /// `form` may be left out (a plan with every default, as the page asks when its URL has no
@@ -51,5 +81,6 @@ pub fn plan_for(
 #[server(endpoint = "maintenance_plan")]
 pub async fn plan_maintenance(#[server(default)] form: PlanForm) -> Result<MaintenancePlan, AppError> {
     let snapshot = super::grid_snapshot().await?;
-    plan_for(&snapshot, &form, chrono::Utc::now().date_naive())
+    let settings = use_context::<PlanSettings>().unwrap_or_default();
+    plan_for(&snapshot, &form, chrono::Utc::now().date_naive(), &settings)
 }

@@ -61,5 +61,6 @@ pub async fn simulate_outage(assets: Vec<String>) -> Result<Impact, AppError> {
     snapshot
         .topology
         .impact_of_outage(&ids)
+        .map(|impact| impact.with_affected(&snapshot.data))
         .map_err(|e| AppError::new(crate::error::ErrorCode::NotFound, e.to_string()))
 }

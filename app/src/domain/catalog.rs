@@ -203,7 +203,22 @@ fn matching<'a>(
     scores: &'a [f64],
     query: &'a AssetQuery,
 ) -> impl Iterator<Item = usize> + 'a {
-    let text = query.search_text();
+    // The text, spaces normalised ('+' is a space, as a form writes it in a URL), found in the
+    // name, the id, or the id read with its separators as spaces: "Line 193" finds `line-193`.
+    let phrase: Option<String> = query.search_text().map(|t| {
+        t.split(|c: char| c.is_whitespace() || c == '+')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    let found = move |a: &Asset| {
+        phrase.as_deref().is_none_or(|p| {
+            let id = a.id.to_lowercase();
+            id.contains(p)
+                || a.name.to_lowercase().contains(p)
+                || id.replace(['-', '_', '.', ':'], " ").contains(p)
+        })
+    };
     order.iter().map(|&i| i as usize).filter(move |&i| {
         let a = &assets[i];
         query.kind.is_none_or(|k| a.kind == k)
@@ -211,9 +226,7 @@ fn matching<'a>(
             && query.region.as_deref().is_none_or(|r| a.region.as_deref() == Some(r))
             && query.min_kv.is_none_or(|v| a.voltage_kv.get().is_some_and(|kv| kv >= v))
             && query.max_kv.is_none_or(|v| a.voltage_kv.get().is_some_and(|kv| kv <= v))
-            && text
-                .as_deref()
-                .is_none_or(|t| a.id.to_lowercase().contains(t) || a.name.to_lowercase().contains(t))
+            && found(a)
     })
 }
 
@@ -286,6 +299,18 @@ mod tests {
         assert_eq!(last.items.len(), 10);
         // Past the end clamps to the last page rather than showing nothing.
         assert_eq!(run(AssetQuery { page: 99, ..Default::default() }).page, 3);
+    }
+
+    /// The text is found in the id or the name, whatever the id's separators: "Asset 07" and
+    /// "a 07" find `a-07` ("Asset 07"), and so does "asset+07" as a form writes it in a URL.
+    #[test]
+    fn search_finds_names_and_ids_written_either_way() {
+        for text in ["Asset 07", "a 07", "asset+07", "A-07", "  asset   07 "] {
+            let page = run(AssetQuery { text: Some(text.into()), ..Default::default() });
+            let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["a-07"], "{text}");
+        }
+        assert_eq!(run(AssetQuery { text: Some("asset 99".into()), ..Default::default() }).total, 0);
     }
 
     #[test]

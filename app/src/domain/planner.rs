@@ -14,6 +14,15 @@
 //! planning default ([`default_cost`]); duration in crew-days comes from [`crew_days`].
 //! Each planned job says which basis its cost has.
 //!
+//! **High and critical first.** Candidates on assets in the high or critical risk band are
+//! planned first, by the optimiser below on their own; the other candidates then fill the
+//! budget and crew time they leave. Every high or critical asset is reported
+//! ([`Priority`]): planned, or why not in words (no work lowers its risk, its cost exceeds the
+//! whole budget, it needs more days than the horizon, or the budget or crew time went to
+//! higher-risk work).
+//!
+//! **Working days.** Monday to Friday, less the configured holidays ([`Holidays`]).
+//!
 //! **Optimisation.** Two limits bind: the budget and the crews' working days in the horizon.
 //! 1. The budget alone is an exact 0/1 knapsack, solved by dynamic programming over costs
 //!    rounded *up* to 1/[`BUDGET_STEPS`] of the budget (so a plan never overspends).
@@ -33,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::model::{Asset, AssetKind, GridData, MaintenanceKind};
-use super::risk::{contexts, expected_life, score};
+use super::risk::{contexts, expected_life, score, RiskBand};
 use super::topology::Topology;
 
 pub const MAX_HORIZON_WEEKS: u32 = 104;
@@ -69,6 +78,44 @@ impl Intervention {
     }
 }
 
+/// Days no crew works besides weekends: yearly ones (`12-25`) and single dates
+/// (`2027-04-16`), as configured (`GRIDSCOPE_HOLIDAYS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holidays {
+    /// (month, day) every year.
+    pub yearly: Vec<(u32, u32)>,
+    pub dates: Vec<NaiveDate>,
+}
+
+impl Holidays {
+    /// The shipped list: New Year's Day, Christmas Day and the day after.
+    pub const DEFAULT: &'static str = "01-01,12-25,12-26";
+    /// Most entries a list may have.
+    pub const MAX_ENTRIES: usize = 400;
+
+    /// A comma-separated list of `MM-DD` (every year) and `YYYY-MM-DD` (once); empty: none.
+    pub fn parse(list: &str) -> Result<Holidays, String> {
+        let mut holidays = Holidays::default();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if holidays.yearly.len() + holidays.dates.len() >= Self::MAX_ENTRIES {
+                return Err(format!("at most {} holidays", Self::MAX_ENTRIES));
+            }
+            if let Ok(date) = NaiveDate::parse_from_str(entry, "%Y-%m-%d") {
+                holidays.dates.push(date);
+            } else if let Ok(day) = NaiveDate::parse_from_str(&format!("2000-{entry}"), "%Y-%m-%d") {
+                holidays.yearly.push((day.month(), day.day()));
+            } else {
+                return Err(format!("'{}' is neither MM-DD nor YYYY-MM-DD", clip(entry)));
+            }
+        }
+        Ok(holidays)
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.dates.contains(&day) || self.yearly.contains(&(day.month(), day.day()))
+    }
+}
+
 /// What a planner is asked: from when, how long, with how many crews and how much money.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanRequest {
@@ -77,6 +124,15 @@ pub struct PlanRequest {
     pub crews: u32,
     /// In the grid's currency (costs in the maintenance history use the same).
     pub budget: f64,
+    /// The currency of the budget and costs, as configured (`GRIDSCOPE_CURRENCY`).
+    #[serde(default)]
+    pub currency: String,
+    /// Days off besides weekends.
+    #[serde(default)]
+    pub holidays: Holidays,
+    /// An asset id the plan should say it does or does not cover ("is it in the plan?").
+    #[serde(default)]
+    pub asked: Option<String>,
 }
 
 impl PlanRequest {
@@ -95,6 +151,9 @@ impl PlanRequest {
             horizon_weeks: Self::DEFAULT_HORIZON_WEEKS,
             crews: Self::DEFAULT_CREWS,
             budget: Self::DEFAULT_BUDGET,
+            currency: String::new(),
+            holidays: Holidays::default(),
+            asked: None,
         };
         for (key, value) in pairs {
             let value = value.trim();
@@ -117,6 +176,7 @@ impl PlanRequest {
                         .parse()
                         .map_err(|_| format!("Crews must be a whole number, not '{}'.", clip(value)))?
                 }
+                "asset" => request.asked = Some(value.to_owned()),
                 "budget" => {
                     request.budget = value
                         .replace(['_', ','], "")
@@ -170,6 +230,8 @@ pub struct Candidate {
     pub asset: String,
     pub name: String,
     pub kind: AssetKind,
+    /// The asset's risk band now: high and critical are planned first.
+    pub band: RiskBand,
     pub intervention: Intervention,
     pub cost: f64,
     pub cost_basis: CostBasis,
@@ -219,9 +281,41 @@ pub struct Deferred {
     pub reason: DeferReason,
 }
 
+/// A high- or critical-risk asset and what the plan does about it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Priority {
+    pub asset: String,
+    pub name: String,
+    pub kind: AssetKind,
+    pub band: RiskBand,
+    pub risk: f64,
+    /// The planned job's first day, when it is planned.
+    pub planned: Option<NaiveDate>,
+    /// Why it is not planned, in words (`None` when planned).
+    pub why_not: Option<String>,
+}
+
+/// A high- or critical-risk asset before planning: its candidate, or why it has none.
+#[derive(Clone, Debug)]
+pub struct Watched {
+    pub asset: String,
+    pub name: String,
+    pub kind: AssetKind,
+    pub band: RiskBand,
+    pub risk: f64,
+    /// Why no work is proposed for it (`None`: it has a candidate).
+    pub no_work: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaintenancePlan {
     pub request: PlanRequest,
+    /// Every high- or critical-risk asset, riskiest first: planned, or why not.
+    #[serde(default)]
+    pub priorities: Vec<Priority>,
+    /// Whether the asset asked about (`request.asked`) is in the plan, in words.
+    #[serde(default)]
+    pub answer: Option<String>,
     /// First and last working day of the horizon.
     pub first_day: NaiveDate,
     pub last_day: NaiveDate,
@@ -318,6 +412,31 @@ fn after(asset: &Asset, work: Intervention, year: i32) -> Asset {
 
 /// Every candidate of a grid as of `today`, in the grid's asset order.
 pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec<Candidate> {
+    assess(grid, topology, today).0
+}
+
+/// Why an asset with no candidate has none, in words.
+fn why_no_work(asset: &Asset, year: i32, work: Option<Intervention>) -> String {
+    if asset.kind == AssetKind::Load {
+        return "a customer connection: loads are not maintained by the grid's crews".into();
+    }
+    if !asset.in_service {
+        return "out of service".into();
+    }
+    if work.is_some() {
+        return "its risk comes from what it supplies, its loading and its failures, which work on it does not change"
+            .into();
+    }
+    let condition = asset.condition.map_or("condition not recorded".to_owned(), |c| format!("condition {c}"));
+    let age = asset.commissioning_year.map_or("age not recorded".to_owned(), |y| {
+        format!("{} of {:.0} years of expected life", (year - i32::from(y)).max(0), expected_life(asset.kind))
+    });
+    format!("no repair or replacement is due ({condition}, {age}): its risk is in what it supplies")
+}
+
+/// The candidates of a grid (in asset order) and its high- and critical-risk assets, each with
+/// why it has no candidate when it has none.
+pub fn assess(grid: &GridData, topology: &Topology, today: NaiveDate) -> (Vec<Candidate>, Vec<Watched>) {
     // The topology (built from `grid`) finds each record's asset: no map over every asset.
     let kind_of = |id: &str| topology.position(id).map(|i| grid.assets[i].kind);
     let mut history: HashMap<(AssetKind, MaintenanceKind), (Vec<f64>, bool)> = HashMap::new();
@@ -339,14 +458,29 @@ pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
         })
         .collect();
     let year = today.year();
-    grid.assets
+    let mut watched = Vec::new();
+    let candidates = grid
+        .assets
         .iter()
         .zip(contexts(grid, topology, today))
         .filter_map(|(asset, ctx)| {
-            let work = intervention_for(asset, year)?;
-            let before = score(asset, &ctx).score;
-            let after = score(&after(asset, work, year), &ctx).score;
-            if before - after < 0.01 {
+            let now = score(asset, &ctx);
+            let (before, band) = (now.score, now.band);
+            let work = intervention_for(asset, year);
+            let reduction = work.map_or(0.0, |work| before - score(&after(asset, work, year), &ctx).score);
+            if band >= RiskBand::High {
+                watched.push(Watched {
+                    asset: asset.id.to_string(),
+                    name: asset.name.to_string(),
+                    kind: asset.kind,
+                    band,
+                    risk: before,
+                    no_work: (reduction < 0.01).then(|| why_no_work(asset, year, work)),
+                });
+            }
+            let work = work?;
+            let after = before - reduction;
+            if reduction < 0.01 {
                 return None;
             }
             let (cost, cost_basis) = match medians.get(&(asset.kind, work.record_kind())) {
@@ -359,6 +493,7 @@ pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
                 asset: asset.id.to_string(),
                 name: asset.name.to_string(),
                 kind: asset.kind,
+                band,
                 intervention: work,
                 cost,
                 cost_basis,
@@ -367,36 +502,130 @@ pub fn candidates(grid: &GridData, topology: &Topology, today: NaiveDate) -> Vec
                 risk_after: after,
             })
         })
-        .collect()
+        .collect();
+    (candidates, watched)
 }
 
-/// Working days (Monday to Friday) of a horizon, from the first one on or after `start`.
-pub fn working_days(start: NaiveDate, weeks: u32) -> Vec<NaiveDate> {
+/// Working days (Monday to Friday, not a holiday) of a horizon, from the first one on or
+/// after `start`.
+pub fn working_days(start: NaiveDate, weeks: u32, holidays: &Holidays) -> Vec<NaiveDate> {
     let end = start + chrono::Duration::weeks(i64::from(weeks));
     start
         .iter_days()
         .take_while(|d| *d < end)
-        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+        .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !holidays.contains(*d))
         .collect()
 }
 
 /// The best plan for the request (see the module docs for how "best" is found).
 pub fn plan(grid: &GridData, topology: &Topology, request: &PlanRequest) -> MaintenancePlan {
-    let all = candidates(grid, topology, request.start);
-    plan_candidates(all, request)
+    let (all, watched) = assess(grid, topology, request.start);
+    let mut plan = plan_with(all, watched, request);
+    if let (Some(id), None) = (request.asked.as_deref(), &plan.answer) {
+        // Not a candidate: why no work is proposed for it, or that there is no such asset.
+        let year = request.start.year();
+        plan.answer = Some(match topology.position(id).map(|i| &grid.assets[i]) {
+            Some(asset) => format!(
+                "{} ({id}) is not in the plan: {}.",
+                asset.name,
+                why_no_work(asset, year, intervention_for(asset, year))
+            ),
+            None => format!("No asset has the id '{}'.", clip(id)),
+        });
+    }
+    plan
+}
+
+/// What the plan does about each high- or critical-risk asset, riskiest first.
+fn priorities(plan: &MaintenancePlan, deferred: &[Deferred], mut watched: Vec<Watched>) -> Vec<Priority> {
+    watched.sort_by(|a, b| b.risk.total_cmp(&a.risk).then_with(|| a.asset.cmp(&b.asset)));
+    let request = &plan.request;
+    let money = |amount: f64| format!("{amount:.0} {}", request.currency).trim_end().to_owned();
+    let planned: HashMap<&str, NaiveDate> =
+        plan.jobs.iter().map(|j| (j.candidate.asset.as_str(), j.start)).collect();
+    let left_out: HashMap<&str, &Deferred> =
+        deferred.iter().map(|d| (d.candidate.asset.as_str(), d)).collect();
+    watched
+        .into_iter()
+        .map(|w| {
+            let start = planned.get(w.asset.as_str()).copied();
+            let why_not = match (start, &w.no_work, left_out.get(w.asset.as_str())) {
+                (Some(_), _, _) => None,
+                (None, Some(why), _) => Some(why.clone()),
+                (None, None, Some(d)) => {
+                    let c = &d.candidate;
+                    let work = c.intervention.as_str();
+                    Some(if c.cost > request.budget {
+                        format!("its {work} costs {}, more than the whole budget of {}", money(c.cost), money(request.budget))
+                    } else if c.crew_days > plan.working_days {
+                        format!(
+                            "its {work} takes {} crew-days, more than the {} working days of the horizon",
+                            c.crew_days, plan.working_days
+                        )
+                    } else if d.reason == DeferReason::Budget {
+                        format!(
+                            "its {work} ({}) did not fit the budget left after higher-risk work ({} of {})",
+                            money(c.cost),
+                            money(request.budget - plan.spent),
+                            money(request.budget)
+                        )
+                    } else {
+                        format!("its {work} ({} crew-days) did not fit the crews' time left after higher-risk work", c.crew_days)
+                    })
+                }
+                (None, None, None) => Some("not assessed".into()),
+            };
+            Priority {
+                asset: w.asset,
+                name: w.name,
+                kind: w.kind,
+                band: w.band,
+                risk: w.risk,
+                planned: start,
+                why_not,
+            }
+        })
+        .collect()
 }
 
 /// A plan from a given list of candidates: the optimiser on its own, for tests and benches.
+/// High- and critical-risk candidates are planned first (see the module docs).
 pub fn plan_candidates(all: Vec<Candidate>, request: &PlanRequest) -> MaintenancePlan {
-    let days = working_days(request.start, request.horizon_weeks);
+    plan_with(all, Vec::new(), request)
+}
+
+fn plan_with(all: Vec<Candidate>, watched: Vec<Watched>, request: &PlanRequest) -> MaintenancePlan {
+    let days = working_days(request.start, request.horizon_weeks, &request.holidays);
     let horizon = days.len() as u32;
     let capacity = horizon * request.crews;
     let by_ratio = order_by(&all, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
+    let first: Vec<usize> = (0..all.len()).filter(|&i| all[i].band >= RiskBand::High).collect();
+    let (best, optimal) = if first.is_empty() || first.len() == all.len() {
+        optimise(&all, &by_ratio, request, horizon, capacity)
+    } else {
+        // The best plan of the high and critical work alone, then the rest fills what is left.
+        let tier: Vec<Candidate> = first.iter().map(|&i| all[i].clone()).collect();
+        let tier_ratio = order_by(&tier, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
+        let (s, _) = optimise(&tier, &tier_ratio, request, horizon, capacity);
+        let placed = s.placed.iter().map(|&(k, crew, day)| (first[k], crew, day)).collect();
+        let s = Schedule { placed, free_from: s.free_from, spent: s.spent };
+        (fill(&all, &by_ratio, s, request, horizon), false)
+    };
+    finish(all, watched, request, &days, &by_ratio, best, optimal)
+}
 
+/// The best schedule of `all` within both limits, and whether it is known to be optimal.
+fn optimise(
+    all: &[Candidate],
+    by_ratio: &[usize],
+    request: &PlanRequest,
+    horizon: u32,
+    capacity: u32,
+) -> (Schedule, bool) {
     // 1. The budget alone, exactly; then try to schedule it.
     let unit = request.budget / BUDGET_STEPS as f64;
-    let chosen = knapsack(&all, |c| (c.cost / unit - 1e-9).ceil().max(0.0) as usize, BUDGET_STEPS);
-    let first = schedule(&all, &by_ratio, |i| chosen[i], request, horizon, capacity);
+    let chosen = knapsack(all, |c| (c.cost / unit - 1e-9).ceil().max(0.0) as usize, BUDGET_STEPS);
+    let first = schedule(all, by_ratio, |i| chosen[i], request, horizon, capacity);
     let (mut best, mut optimal) = (first, false);
     if best.placed.len() == chosen.iter().filter(|c| **c).count() {
         optimal = true;
@@ -404,38 +633,54 @@ pub fn plan_candidates(all: Vec<Candidate>, request: &PlanRequest) -> Maintenanc
         // 2. Crew time binds too. Alternatives, each filled up with the next-best jobs that
         // still fit: the budget optimum, the crew-time optimum, the greedy by combined use
         // of both, and the single most valuable job; the best of them is the plan.
-        let by_days = order_by(&all, |c| c.reduction() / f64::from(c.crew_days));
-        let in_days = knapsack(&all, |c| c.crew_days as usize, capacity as usize);
-        let combined = order_by(&all, |c| {
+        let by_days = order_by(all, |c| c.reduction() / f64::from(c.crew_days));
+        let in_days = knapsack(all, |c| c.crew_days as usize, capacity as usize);
+        let combined = order_by(all, |c| {
             c.reduction() / (c.cost / request.budget + f64::from(c.crew_days) / f64::from(capacity.max(1)))
         });
-        let top = order_by(&all, Candidate::reduction)
+        let top = order_by(all, Candidate::reduction)
             .into_iter()
             .find(|&i| all[i].cost <= request.budget && all[i].crew_days <= horizon);
         let alternatives = [
-            fill(&all, &by_ratio, best, request, horizon),
+            fill(all, by_ratio, best, request, horizon),
             fill(
-                &all,
-                &by_ratio,
-                schedule(&all, &by_days, |i| in_days[i], request, horizon, capacity),
+                all,
+                by_ratio,
+                schedule(all, &by_days, |i| in_days[i], request, horizon, capacity),
                 request,
                 horizon,
             ),
-            schedule(&all, &combined, |_| true, request, horizon, capacity),
+            schedule(all, &combined, |_| true, request, horizon, capacity),
             fill(
-                &all,
+                all,
                 &combined,
-                schedule(&all, &combined, |i| Some(i) == top, request, horizon, capacity),
+                schedule(all, &combined, |i| Some(i) == top, request, horizon, capacity),
                 request,
                 horizon,
             ),
         ];
         best = alternatives
             .into_iter()
-            .max_by(|a, b| a.value(&all).total_cmp(&b.value(&all)))
+            .max_by(|a, b| a.value(all).total_cmp(&b.value(all)))
             .expect("four alternatives");
     }
 
+    (best, optimal)
+}
+
+/// The plan of a schedule: its jobs on their days, what was left out and why, how far from
+/// the bound it is, and what it does about each watched (high- or critical-risk) asset.
+fn finish(
+    all: Vec<Candidate>,
+    watched: Vec<Watched>,
+    request: &PlanRequest,
+    days: &[NaiveDate],
+    by_ratio: &[usize],
+    best: Schedule,
+    optimal: bool,
+) -> MaintenancePlan {
+    let horizon = days.len() as u32;
+    let capacity = horizon * request.crews;
     let value = best.value(&all);
     let upper_bound = if optimal {
         value
@@ -474,13 +719,15 @@ pub fn plan_candidates(all: Vec<Candidate>, request: &PlanRequest) -> Maintenanc
             reason: if all[i].cost > left { DeferReason::Budget } else { DeferReason::CrewTime },
         })
         .collect();
-    MaintenancePlan {
+    let mut plan = MaintenancePlan {
         request: request.clone(),
+        priorities: Vec::new(),
+        answer: None,
         first_day: days.first().copied().unwrap_or(request.start),
         last_day: days.last().copied().unwrap_or(request.start),
         working_days: horizon,
         deferred_total: deferred_all.len(),
-        deferred: deferred_all.into_iter().take(MAX_DEFERRED_LISTED).collect(),
+        deferred: deferred_all.iter().take(MAX_DEFERRED_LISTED).cloned().collect(),
         candidates: all.len(),
         spent,
         risk_reduction: value,
@@ -489,7 +736,34 @@ pub fn plan_candidates(all: Vec<Candidate>, request: &PlanRequest) -> Maintenanc
         crew_days_used,
         crew_days_available: capacity,
         jobs,
-    }
+    };
+    plan.priorities = priorities(&plan, &deferred_all, watched);
+    plan.answer = request.asked.as_deref().and_then(|id| {
+        let job = plan.jobs.iter().find(|j| j.candidate.asset == id);
+        let why = plan.priorities.iter().find(|p| p.asset == id).and_then(|p| p.why_not.clone());
+        match (job, deferred_all.iter().find(|d| d.candidate.asset == id)) {
+            (Some(j), _) => Some(format!(
+                "{} ({id}) is in the plan: {} by crew {}, {} to {}.",
+                j.candidate.name,
+                j.candidate.intervention.as_str(),
+                j.crew,
+                j.start,
+                j.end
+            )),
+            (None, Some(d)) => Some(format!(
+                "{} ({id}) is not in the plan: {}.",
+                d.candidate.name,
+                why.unwrap_or_else(|| match d.reason {
+                    DeferReason::Budget =>
+                        format!("its {} did not fit the budget left", d.candidate.intervention.as_str()),
+                    DeferReason::CrewTime =>
+                        format!("its {} did not fit the crews' time left", d.candidate.intervention.as_str()),
+                })
+            )),
+            (None, None) => None,
+        }
+    });
+    plan
 }
 
 /// Indices of `all` ordered by `key`, highest first (ties by asset id, for stable plans).
@@ -642,6 +916,7 @@ mod tests {
             asset: format!("a{id:03}"),
             name: String::new(),
             kind: AssetKind::Line,
+            band: RiskBand::Medium,
             intervention: Intervention::Repair,
             cost,
             cost_basis: CostBasis::Default,
@@ -653,7 +928,15 @@ mod tests {
 
     fn request(weeks: u32, crews: u32, budget: f64) -> PlanRequest {
         // 2026-11-23 is a Monday.
-        PlanRequest { start: date("2026-11-23"), horizon_weeks: weeks, crews, budget }
+        PlanRequest {
+            start: date("2026-11-23"),
+            horizon_weeks: weeks,
+            crews,
+            budget,
+            currency: "EUR".into(),
+            holidays: Holidays::default(),
+            asked: None,
+        }
     }
 
     /// The best total reduction over all subsets within the budget and total crew-days.
@@ -698,11 +981,43 @@ mod tests {
 
     #[test]
     fn working_days_skip_weekends_and_start_on_the_next_one() {
-        let days = working_days(date("2026-11-28"), 1); // a Saturday
+        let days = working_days(date("2026-11-28"), 1, &Holidays::default()); // a Saturday
         assert_eq!(days.first(), Some(&date("2026-11-30")));
         assert_eq!(days.len(), 5);
         assert!(days.iter().all(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)));
-        assert_eq!(working_days(date("2026-11-23"), 12).len(), 60);
+        assert_eq!(working_days(date("2026-11-23"), 12, &Holidays::default()).len(), 60);
+    }
+
+    #[test]
+    fn holidays_are_no_working_days() {
+        let holidays = Holidays::parse(Holidays::DEFAULT).unwrap();
+        // 2026-12-21 is a Monday: 25 Dec (Fri), 1 Jan (Fri) are off; 26 Dec is a Saturday.
+        let days = working_days(date("2026-12-21"), 2, &holidays);
+        assert_eq!(days.len(), 8);
+        assert!(!days.contains(&date("2026-12-25")) && !days.contains(&date("2027-01-01")));
+        let once = Holidays::parse(" 2026-12-24 , 12-31 ").unwrap();
+        assert!(once.contains(date("2026-12-24")) && !once.contains(date("2027-12-24")));
+        assert!(once.contains(date("2030-12-31")));
+        assert!(Holidays::parse("").unwrap() == Holidays::default());
+        for bad in ["12/25", "13-01", "2026-02-30", "xmas"] {
+            assert!(Holidays::parse(bad).unwrap_err().contains("MM-DD"), "{bad}");
+        }
+    }
+
+    /// High- and critical-risk work is planned first: a cheap medium job worth more per cost
+    /// does not push out a critical one that fits.
+    #[test]
+    fn high_and_critical_work_is_planned_first() {
+        let mut critical = candidate(1, 900.0, 1, 15.0);
+        critical.band = RiskBand::Critical;
+        let cheap = candidate(2, 200.0, 1, 10.0);
+        let cheaper = candidate(3, 200.0, 1, 10.0);
+        // Budget 1000: by risk removed alone the two cheap jobs (20 for 400) beat the critical
+        // one (15 for 900), and both cannot be had; the critical job must come first.
+        let all = vec![cheap, cheaper, critical];
+        let plan = plan_candidates(all.clone(), &request(1, 1, 1000.0));
+        check_feasible(&plan, &all);
+        assert!(plan.jobs.iter().any(|j| j.candidate.asset == "a001"), "{:?}", plan.jobs);
     }
 
     #[test]

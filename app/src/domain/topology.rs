@@ -163,6 +163,57 @@ pub struct Impact {
     /// The de-energised buses (not themselves taken out) grouped into the islands they form
     /// once the outaged assets are gone: largest first, each sorted.
     pub islands: Vec<Vec<String>>,
+    /// Who loses supply: the de-energised loads, most customers first (at most
+    /// [`MAX_AFFECTED_LISTED`]; filled in by the impact server function from the grid).
+    #[serde(default)]
+    pub affected: Vec<Affected>,
+    /// All de-energised loads, beyond those listed.
+    #[serde(default)]
+    pub affected_total: usize,
+    /// Customers losing supply per region, most first.
+    #[serde(default)]
+    pub by_region: Vec<(String, u64)>,
+}
+
+/// Loads listed as affected by an outage, at most.
+pub const MAX_AFFECTED_LISTED: usize = 100;
+
+/// A load that loses supply: who is behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Affected {
+    pub id: String,
+    pub name: String,
+    pub customers: u64,
+    pub region: Option<String>,
+}
+
+impl Impact {
+    /// Fills in who is affected ([`Impact::affected`], [`Impact::by_region`]) from the grid.
+    pub fn with_affected(mut self, grid: &GridData) -> Impact {
+        let lost: std::collections::HashSet<&str> =
+            self.deenergised_assets.iter().map(String::as_str).collect();
+        let mut regions: HashMap<String, u64> = HashMap::new();
+        let mut affected: Vec<Affected> = grid
+            .assets
+            .iter()
+            .filter(|a| a.kind == AssetKind::Load && lost.contains(a.id.as_str()))
+            .map(|a| {
+                let customers = u64::from(a.customers.unwrap_or(0));
+                let region = a.region.as_deref().map(str::to_owned);
+                *regions.entry(region.clone().unwrap_or_else(|| "no region given".into())).or_default() +=
+                    customers;
+                Affected { id: a.id.to_string(), name: a.name.to_string(), customers, region }
+            })
+            .collect();
+        affected.sort_by(|a, b| b.customers.cmp(&a.customers).then_with(|| a.name.cmp(&b.name)));
+        self.affected_total = affected.len();
+        affected.truncate(MAX_AFFECTED_LISTED);
+        self.affected = affected;
+        let mut by_region: Vec<(String, u64)> = regions.into_iter().collect();
+        by_region.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.by_region = by_region;
+        self
+    }
 }
 
 /// One step of a downstream trace: `bus` is fed from `parent` through `via`.
@@ -711,6 +762,9 @@ impl Topology {
             deenergised_assets: sorted_ids(dead),
             customers_lost,
             customers_total: self.customers_total,
+            affected: Vec::new(),
+            affected_total: 0,
+            by_region: Vec::new(),
         }
     }
 

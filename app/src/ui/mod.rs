@@ -198,6 +198,58 @@ fn page_title(page: String) -> String {
     title
 }
 
+/// The pages in the navigation, most used first: the first four are the phone's tab bar, the
+/// others its "More" sheet; operators and admins see theirs.
+#[component]
+fn NavLinks(first: bool, rest: bool) -> AnyView {
+    let me = expect_context::<Me>();
+    // Type-erased: the app's view type is otherwise too deep for the compiler's query limit.
+    view! {
+        {first.then(|| view! {
+            <A href="/" exact=true>"Overview"</A>
+            <A href="/map">"Map"</A>
+            <A href="/assets">"Assets"</A>
+            <A href="/impact">"Impact"</A>
+        })}
+        {rest.then(|| view! {
+            <A href="/n1">"N-1"</A>
+            <A href="/maintenance">"Maintenance"</A>
+            <Transition fallback=|| ()>
+                {move || (me.role() >= Role::Operator).then(|| view! { <A href="/analyst">"Analyst"</A> })}
+                {move || (me.role() >= Role::Operator).then(|| view! { <A href="/import">"Import"</A> })}
+                {move || (me.role() >= Role::Operator).then(|| view! { <A href="/status">"Status"</A> })}
+                {move || (me.role() >= Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
+            </Transition>
+        })}
+    }
+    .into_any()
+}
+
+/// On a phone, the navigation is a bar at the bottom of the screen, within reach of a thumb:
+/// the four most used pages and "More", a sheet with the others (closed again by choosing one).
+/// Hidden on wider screens, where the top bar shows every page.
+#[component]
+fn TabBar() -> AnyView {
+    let more = NodeRef::<leptos::html::Details>::new();
+    let close = move |_| {
+        if let Some(details) = more.get_untracked() {
+            let _ = details.remove_attribute("open");
+        }
+    };
+    view! {
+        <nav class="tabbar" aria-label="Pages" data-testid="tabbar">
+            <NavLinks first=true rest=false/>
+            <details class="more" node_ref=more data-testid="nav-more">
+                <summary>"More"</summary>
+                <div class="sheet" on:click=close>
+                    <NavLinks first=false rest=true/>
+                </div>
+            </details>
+        </nav>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -218,25 +270,15 @@ pub fn App() -> impl IntoView {
         <Router>
             <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
                 <header class="topbar">
+                    <a class="skip-link" href="#main" rel="external" data-testid="skip-link">"Skip to content"</a>
                     <a class="brand" href="/">"Gridscope"</a>
                     <nav class="nav" aria-label="Main">
-                        <A href="/" exact=true>"Overview"</A>
-                        <A href="/map">"Map"</A>
-                        <A href="/assets">"Assets"</A>
-                        <A href="/impact">"Impact"</A>
-                        <A href="/n1">"N-1"</A>
-                        <A href="/maintenance">"Maintenance"</A>
-                        <Transition fallback=|| ()>
-                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/analyst">"Analyst"</A> })}
-                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/import">"Import"</A> })}
-                            {move || (me.role() >= Role::Operator).then(|| view! { <A href="/status">"Status"</A> })}
-                            {move || (me.role() >= Role::Admin).then(|| view! { <A href="/admin">"Admin"</A> })}
-                        </Transition>
+                        <NavLinks first=true rest=true/>
                     </nav>
                     <Account/>
                     <ThemeToggle/>
                 </header>
-                <main class="content" id="main">
+                <main class="content" id="main" tabindex="-1">
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=Overview/>
                         <Route path=path!("/assets") view={Lazy::<AssetsRoute>::new()}/>
@@ -255,6 +297,7 @@ pub fn App() -> impl IntoView {
                 <footer class="footer">
                     <span>"Gridscope"</span>
                 </footer>
+                <TabBar/>
             </div>
         </Router>
     }

@@ -82,9 +82,10 @@ async fn plan(state: &AppState, params: &HashMap<String, String>) -> Result<Main
         weeks: field("weeks"),
         crews: field("crews"),
         budget: field("budget"),
+        asset: None,
     };
     let snapshot = state.store.snapshot().await.map_err(|e| error_response(app::error::AppError::from(e)))?;
-    plan_for(&snapshot, &form, chrono::Utc::now().date_naive()).map_err(error_response)
+    plan_for(&snapshot, &form, chrono::Utc::now().date_naive(), &state.plan_settings).map_err(error_response)
 }
 
 pub async fn plan_csv(

@@ -1,12 +1,15 @@
 //! Operator data import in the browser (operators only):
 //!
-//! - `POST /import/preview` (multipart: files `assets`, `maintenance`, `incidents`; or `token`
-//!   of an earlier upload; `fixes=true` to apply the suggested fixes): checks everything and
-//!   answers the data-quality report and what applying would change. Writes nothing; the
-//!   upload is kept (30 minutes, for its uploader) under the returned token.
-//! - `POST /import/apply` (form: `token`, `fixes`, `base_revision`): checks again and replaces
-//!   the grid in one transaction. One import at a time (409 `conflict` for a second), and
-//!   only onto the grid the preview was made against (409 when it changed since).
+//! - `POST /import/preview` (multipart: files `assets`, `maintenance`, `incidents`; `replace`
+//!   = `maintenance` or `incidents` to empty a table given no file; or `token` of an earlier
+//!   upload; `fixes=true` to apply the suggested fixes): checks everything and answers the
+//!   data-quality report and what applying would change. A table without a file keeps its
+//!   stored records. Writes nothing; the upload is kept (30 minutes, for its uploader) under
+//!   the returned token.
+//! - `POST /import/apply` (form: `token`, `fixes`, `base_revision`, `confirm_removals`): checks
+//!   again and replaces the grid in one transaction. An import that removes records needs
+//!   `confirm_removals=true`. One import at a time (409 `conflict` for a second), and only onto
+//!   the grid the preview was made against (409 when it changed since).
 //! - `GET /import/report.csv?token=…&fixes=…`: the report's problems as CSV.
 
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use super::errors::error_response;
 use super::security::{body_refusal, UPLOAD_MAX_BYTES};
 use super::AppState;
 use crate::interchange::upload::{self, UploadedFile};
+use crate::interchange::Given;
 
 /// Every import path: operators only, checked before any body is read ([`gate`]).
 pub const PATHS: [&str; 3] =
@@ -47,6 +51,9 @@ pub struct Staging {
 pub struct Staged {
     owner: String,
     files: Vec<UploadedFile>,
+    /// The optional tables this upload gives (a file, or asked to be emptied); the others
+    /// keep their stored records.
+    given: Given,
     sha256: String,
     /// The grid revision the last preview of this upload was made against: the server's
     /// record, so applying never trusts the revision a client sends.
@@ -170,6 +177,7 @@ pub async fn preview(
         Err(r) => return r,
     };
     let (mut files, mut token, mut fixes) = (Vec::new(), None, false);
+    let mut given = Given::default();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -208,6 +216,11 @@ pub async fn preview(
                 };
                 match field_name {
                     "token" => token = Some(String::from_utf8_lossy(&value).trim().to_owned()),
+                    "replace" => match std::str::from_utf8(&value).map(str::trim) {
+                        Ok("maintenance") => given.maintenance = true,
+                        Ok("incidents") => given.incidents = true,
+                        _ => return invalid("'replace' is maintenance or incidents."),
+                    },
                     "fixes" => fixes = is_true(std::str::from_utf8(&value).ok().map(str::trim)),
                     other => return invalid(format!("Unknown form field '{other}'.")),
                 }
@@ -232,7 +245,9 @@ pub async fn preview(
             Ok(Ok(sha256)) => sha256,
             _ => return error_response(AppError::internal()),
         };
-        let staged = Arc::new(Staged { owner, files, sha256, previewed_against: Default::default() });
+        given.maintenance |= files.iter().any(|f| f.table == "maintenance");
+        given.incidents |= files.iter().any(|f| f.table == "incidents");
+        let staged = Arc::new(Staged { owner, files, given, sha256, previewed_against: Default::default() });
         let token = uuid::Uuid::new_v4().simple().to_string();
         state.staging.uploads.insert(token.clone(), staged.clone());
         tracing::info!(sha256 = %staged.sha256, "import: upload staged");
@@ -314,7 +329,10 @@ async fn build_preview(
     let (checked, changes) = tokio::task::spawn_blocking({
         let (staged, snapshot) = (staged.clone(), snapshot.clone());
         move || {
-            let checked = upload::check(&staged.files, fixes);
+            let mut checked = upload::check(&staged.files, fixes);
+            if let Some(grid) = checked.grid.as_mut() {
+                crate::interchange::keep_stored(grid, &snapshot.data, staged.given);
+            }
             let changes =
                 checked.grid.as_ref().map(|g| upload::changes(&snapshot.data, g)).unwrap_or_default();
             (checked, changes)
@@ -334,6 +352,7 @@ async fn build_preview(
         changes,
         base_revision: snapshot.meta.revision,
         unchanged,
+        kept: staged.given.kept().into_iter().map(str::to_owned).collect(),
         sha256: staged.sha256.clone(),
     };
     Ok((preview, checked.grid))
@@ -348,6 +367,9 @@ pub struct ApplyForm {
     /// of the preview decides.
     #[serde(default)]
     base_revision: Option<u64>,
+    /// The operator saw what applying removes and wants it removed.
+    #[serde(default)]
+    confirm_removals: Option<String>,
 }
 
 pub async fn apply(
@@ -407,7 +429,7 @@ pub async fn apply(
     let previewed = *staged.previewed_against.lock().unwrap_or_else(|p| p.into_inner());
     let result = match previewed {
         Some(previewed) if form.base_revision.is_none_or(|sent| sent == previewed) => {
-            apply_locked(&state, &staged, is_true(form.fixes.as_deref()), previewed, &form.token).await
+            apply_locked(&state, &staged, &form, previewed).await
         }
         Some(previewed) => Err((
             "grid_changed",
@@ -439,10 +461,10 @@ pub async fn apply(
 async fn apply_locked(
     state: &AppState,
     staged: &Arc<Staged>,
-    fixes: bool,
+    form: &ApplyForm,
     base_revision: u64,
-    token: &str,
 ) -> Result<ImportApplied, (&'static str, Response)> {
+    let (fixes, token) = (is_true(form.fixes.as_deref()), form.token.as_str());
     let (preview, grid) =
         build_preview(state, staged, fixes, token.to_owned()).await.map_err(|r| ("store_unavailable", r))?;
     let Some(grid) = grid else {
@@ -468,6 +490,13 @@ async fn apply_locked(
     }
     if preview.unchanged {
         return Ok(ImportApplied { revision: base_revision, changes: preview.changes, unchanged: true });
+    }
+    let removals = app::api::import::removals(&preview.changes);
+    if !removals.is_empty() && !is_true(form.confirm_removals.as_deref()) {
+        return Err((
+            "removals_not_confirmed",
+            invalid(format!("Applying removes {}: confirm the removal to apply it.", removals.join(", "))),
+        ));
     }
     let name = staged
         .files

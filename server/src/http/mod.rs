@@ -61,6 +61,8 @@ pub struct AppState {
     pub lease: crate::shared::Lease,
     /// Uploaded datasets between preview and apply.
     pub staging: Arc<import::Staging>,
+    /// The maintenance planner's currency and holidays.
+    pub plan_settings: app::api::maintenance::PlanSettings,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {
@@ -100,7 +102,10 @@ impl AppState {
             crate::commands::open_accounts(&config).map_err(|f| std::io::Error::other(f.message))?;
         let sessions = Sessions::open(&config.data_dir, redis.clone())
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // Checked with the rest of the configuration at load; the defaults if it ever is not.
+        let plan_settings = config.plan_settings().unwrap_or_default();
         Ok(Self {
+            plan_settings,
             leptos_options: leptos_options(&config),
             info: ServerInfo::starting_now(),
             accounts: Arc::new(
@@ -167,6 +172,7 @@ fn app_routes(state: AppState) -> Router {
     let store = state.store.clone();
     let live = state.live.clone();
     let model = state.model.clone();
+    let plan_settings = state.plan_settings.clone();
     let accounts: Arc<dyn AccountService> = state.accounts.clone();
     let ops: Arc<dyn app::api::ops::OpsSource> =
         Arc::new(ops::OpsTotalsSource { sessions: state.sessions.clone() });
@@ -176,6 +182,7 @@ fn app_routes(state: AppState) -> Router {
         provide_context(store.clone());
         provide_context(live.clone());
         provide_context(accounts.clone());
+        provide_context(plan_settings.clone());
         if let Some(model) = &model {
             provide_context(model.clone());
         }

@@ -146,6 +146,52 @@ impl Source {
     }
 }
 
+/// The optional tables an import gives (a file, or the explicit choice to empty the table).
+/// A table not given keeps its stored records: importing only `assets.csv` must not delete
+/// the maintenance history and the incidents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Given {
+    pub maintenance: bool,
+    pub incidents: bool,
+}
+
+impl Given {
+    /// Both tables given: the import replaces the whole grid.
+    pub const ALL: Given = Given { maintenance: true, incidents: true };
+
+    /// The tables an interchange folder or file gives.
+    pub fn of(source: &Source) -> Given {
+        Given { maintenance: source.maintenance.is_some(), incidents: source.incidents.is_some() }
+    }
+
+    /// The names of the tables kept as stored.
+    pub fn kept(self) -> Vec<&'static str> {
+        [("maintenance", self.maintenance), ("incidents", self.incidents)]
+            .into_iter()
+            .filter(|(_, given)| !given)
+            .map(|(table, _)| table)
+            .collect()
+    }
+}
+
+/// What an import stores: `new`, and for each optional table it does not give, the stored
+/// records that still refer to one of its assets. A stored record whose asset the import
+/// removes cannot stay (it would refer to nothing): it counts as removed, which the preview
+/// states and applying asks to confirm.
+pub fn keep_stored(new: &mut GridData, stored: &GridData, given: Given) {
+    if given == Given::ALL {
+        return;
+    }
+    let ids: std::collections::HashSet<&str> = new.assets.iter().map(|a| a.id.as_str()).collect();
+    if !given.maintenance {
+        new.maintenance =
+            stored.maintenance.iter().filter(|m| ids.contains(m.asset.as_str())).cloned().collect();
+    }
+    if !given.incidents {
+        new.incidents = stored.incidents.iter().filter(|i| ids.contains(i.asset.as_str())).cloned().collect();
+    }
+}
+
 /// Read and validate a grid; every issue found is reported, and nothing is returned unless
 /// the whole grid is acceptable.
 pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {

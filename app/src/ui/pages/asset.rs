@@ -41,6 +41,8 @@ fn Detail(d: AssetDetail) -> impl IntoView {
     let energised = d.energised.map(|e| if e { "yes" } else { "no — no path to a source" }.to_owned());
     let location = a.location.get().map(|p| format!("{:.5}, {:.5}", p.lat, p.lon));
     let risk = d.risk;
+    // The points shown, one decimal each, and their sum: the score to one decimal.
+    let risk_total: f64 = risk.factors.iter().filter(|f| f.value.is_some()).map(|f| f.contribution).sum();
     view! {
         <Title text=a.name.to_string()/>
         <h1 data-testid="asset-name">{a.name.to_string()}</h1>
@@ -82,6 +84,14 @@ fn Detail(d: AssetDetail) -> impl IntoView {
                         </tr>
                     }).collect_view()}
                 </tbody>
+                <tfoot>
+                    <tr data-testid="risk-total">
+                        <th scope="row">"Total"</th>
+                        <td>{format!("{:.1}", risk_total)}</td>
+                        <td></td>
+                        <td class="muted">{format!("score {:.1}, shown rounded as {:.0}", risk.score, risk.score)}</td>
+                    </tr>
+                </tfoot>
             </table>
         </section>
         <section class="card" aria-labelledby="neighbours-heading">

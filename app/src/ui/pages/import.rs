@@ -1,12 +1,14 @@
 //! Import (operators): upload CSV files, see the data-quality report and what would change
 //! (a dry run, nothing written), accept the suggested fixes or not, then apply in one
-//! transaction. The server checks the role and everything else; this page shows what it says.
+//! transaction. A table given no file keeps its stored records unless the operator asks to
+//! empty it; what applying removes is said first, in words, and must be confirmed. The server
+//! checks the role and everything else; this page shows what it says.
 
 use leptos::html;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::import::{ImportApplied, ImportPreview, MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS};
+use crate::api::import::{removals, ImportApplied, ImportPreview, MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS};
 use crate::error::AppError;
 use crate::ui::card::ScrollTable;
 use crate::ui::pages::overview::ErrorNotice;
@@ -21,6 +23,15 @@ const FILES: [(&str, &str, &str); 3] = [
     ("maintenance", "id, asset, date (YYYY-MM-DD), kind (inspection, repair, replacement)", "cost, notes, synthetic"),
     ("incidents", "id, asset, started_at (RFC 3339, e.g. 2024-05-01T12:00:00Z)", "restored_at, customers_affected, cause, synthetic"),
 ];
+
+/// What a table's rows are called.
+fn records(table: &str) -> &'static str {
+    match table {
+        "maintenance" => "maintenance records",
+        "incidents" => "incidents",
+        _ => "assets",
+    }
+}
 
 #[cfg(feature = "hydrate")]
 async fn preview_upload(
@@ -67,16 +78,17 @@ pub fn Import() -> impl IntoView {
         #[cfg(not(feature = "hydrate"))]
         let _ = token;
     };
-    let apply = move |p: ImportPreview| {
+    let apply = move |p: ImportPreview, confirmed: bool| {
         busy.set(Some("Applying (one transaction)…"));
         #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            let result = crate::api::import::send_apply(&p.token, p.fixes_applied, p.base_revision).await;
+            let result =
+                crate::api::import::send_apply(&p.token, p.fixes_applied, p.base_revision, confirmed).await;
             applied.set(Some(result));
             busy.set(None);
         });
         #[cfg(not(feature = "hydrate"))]
-        let _ = p;
+        let _ = (p, confirmed);
     };
 
     view! {
@@ -100,6 +112,13 @@ pub fn Import() -> impl IntoView {
                         <label for=format!("file-{table}")>{format!("{table}.csv")}</label>
                         <input id=format!("file-{table}") type="file" name=*table accept=".csv,text/csv" data-testid=format!("file-{table}")/>
                         <p class="muted small">"Required: " {*required} ". Optional: " {*optional} "."</p>
+                        {(*table != "assets").then(|| view! {
+                            <p class="muted small">{format!("No file: the stored {} are kept.", records(table))}</p>
+                            <label class="inline">
+                                <input type="checkbox" name="replace" value=*table data-testid=format!("replace-{table}")/>
+                                {format!(" No file means: remove all stored {}", records(table))}
+                            </label>
+                        })}
                     </div>
                 }).collect_view()}
                 <label class="inline">
@@ -139,7 +158,7 @@ fn Report<C, A>(
 ) -> impl IntoView
 where
     C: Fn(Option<String>) + Copy + Send + Sync + 'static,
-    A: Fn(ImportPreview) + Clone + Send + Sync + 'static,
+    A: Fn(ImportPreview, bool) + Clone + Send + Sync + 'static,
 {
     let report_href = format!("/import/report.csv?token={}&fixes={}", preview.token, preview.fixes_applied);
     let token = preview.token.clone();
@@ -187,6 +206,26 @@ where
         .collect_view();
     let (valid, unchanged, has_fixes, fixes_applied) =
         (preview.valid, preview.unchanged, !preview.fixes.is_empty(), preview.fixes_applied);
+    let removed = removals(&preview.changes);
+    let removes = !removed.is_empty();
+    let confirmed = RwSignal::new(false);
+    let removed_sample = preview
+        .changes
+        .iter()
+        .filter(|c| c.removed > 0)
+        .map(|c| {
+            let more = if c.removed as usize > c.removed_ids.len() { ", …" } else { "" };
+            format!("{}: {}{more}", c.table, c.removed_ids.join(", "))
+        })
+        .collect::<Vec<_>>();
+    let kept = preview
+        .kept
+        .iter()
+        .map(|table| {
+            let count = preview.changes.iter().find(|c| &c.table == table).map_or(0, |c| c.unchanged);
+            format!("No {table} file: the {count} stored {} are kept.", records(table))
+        })
+        .collect::<Vec<_>>();
     view! {
         <section class="card" aria-labelledby="report-heading" data-testid="import-report" data-valid=valid.to_string()>
             <h2 id="report-heading">"Data-quality report"</h2>
@@ -224,14 +263,27 @@ where
         {valid.then(|| view! {
             <section class="card" aria-labelledby="changes-heading">
                 <h2 id="changes-heading">"What applying would change"</h2>
+                {removes.then(|| view! {
+                    <div class="notice warn" role="alert" data-testid="import-removals">
+                        <p><strong>{format!("Applying removes {}.", removed.join(" and "))}</strong></p>
+                        <ul>{removed_sample.iter().map(|line| view! { <li>{line.clone()}</li> }).collect_view()}</ul>
+                        <label class="inline">
+                            <input type="checkbox" data-testid="confirm-removals" prop:checked=move || confirmed.get()
+                                on:change=move |ev| confirmed.set(event_target_checked(&ev))/>
+                            " Yes, remove them"
+                        </label>
+                    </div>
+                })}
+                {kept.iter().map(|line| view! { <p class="muted" data-testid="import-kept">{line.clone()}</p> }).collect_view()}
                 {unchanged.then(|| view! {
                     <p class="notice" data-testid="import-unchanged">"These files match the stored grid exactly (already applied): nothing would change."</p>
                 })}
                 <ScrollTable label="Changes per table" testid="import-changes" headings=&["Table", "New", "Changed", "Removed", "Unchanged", "For example"]>
                     {change_rows}
                 </ScrollTable>
-                <button type="button" data-testid="apply-import" disabled=move || !can_apply || busy.get().is_some()
-                    on:click=move |_| apply(p.clone())>"Apply (replaces the grid in one transaction)"</button>
+                <button type="button" data-testid="apply-import"
+                    disabled=move || !can_apply || busy.get().is_some() || (removes && !confirmed.get())
+                    on:click=move |_| apply(p.clone(), confirmed.get_untracked())>"Apply (in one transaction)"</button>
             </section>
         })}
     }

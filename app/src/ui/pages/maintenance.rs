@@ -1,5 +1,6 @@
 //! Maintenance planner: horizon, crews and budget in (a GET form, so every plan has a URL);
-//! the plan out as a timeline, a table of jobs, what was left out and exports.
+//! the plan out as a timeline, a table of jobs, what it does about every high- and
+//! critical-risk asset, what was left out and exports; and whether a given asset is in it.
 
 use chrono::Datelike;
 use leptos::prelude::*;
@@ -9,8 +10,13 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::maintenance::{plan_maintenance, PlanForm};
 use crate::domain::planner::{
-    CostBasis, DeferReason, MaintenancePlan, PlanRequest, MAX_CREWS, MAX_HORIZON_WEEKS,
+    working_days, CostBasis, DeferReason, MaintenancePlan, PlanRequest, Priority, MAX_CREWS,
+    MAX_HORIZON_WEEKS,
 };
+use crate::domain::risk::RiskBand;
+
+/// High-risk assets listed before the rest are folded away (critical ones are always listed).
+const PRIORITIES_SHOWN: usize = 20;
 use crate::ui::chart::{Span, Timeline};
 use crate::ui::format::{self, money};
 use crate::ui::pages::overview::ErrorNotice;
@@ -19,7 +25,13 @@ const FIELDS: [&str; 4] = ["start", "weeks", "crews", "budget"];
 
 fn form_from(params: &leptos_router::params::ParamsMap) -> PlanForm {
     let get = |k: &str| params.get(k).filter(|v| !v.trim().is_empty());
-    PlanForm { start: get("start"), weeks: get("weeks"), crews: get("crews"), budget: get("budget") }
+    PlanForm {
+        start: get("start"),
+        weeks: get("weeks"),
+        crews: get("crews"),
+        budget: get("budget"),
+        asset: get("asset"),
+    }
 }
 
 fn export_href(path: &str, params: &leptos_router::params::ParamsMap) -> String {
@@ -67,6 +79,11 @@ fn PlanInputs(params: leptos_router::params::ParamsMap) -> impl IntoView {
                 <input type="number" name="budget" min="1" step="any" inputmode="decimal"
                     value=value("budget", format!("{:.0}", PlanRequest::DEFAULT_BUDGET))/>
             </label>
+            <label>
+                "Is an asset in the plan? (id)"
+                <input type="text" name="asset" maxlength="64" autocapitalize="none" spellcheck="false"
+                    placeholder="e.g. trafo-1" data-testid="plan-ask" value=value("asset", String::new())/>
+            </label>
             <button class="button" type="submit" data-testid="make-plan">"Plan"</button>
         </Form>
     }
@@ -75,6 +92,14 @@ fn PlanInputs(params: leptos_router::params::ParamsMap) -> impl IntoView {
 #[component]
 fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> impl IntoView {
     let r = &plan.request;
+    let currency = r.currency.clone();
+    let money = move |amount: f64| {
+        if currency.is_empty() {
+            money(amount)
+        } else {
+            format!("{} {currency}", money(amount))
+        }
+    };
     let share = if plan.upper_bound > 0.0 { 100.0 * plan.risk_reduction / plan.upper_bound } else { 100.0 };
     let quality = if plan.optimal {
         "optimal within the budget (costs rounded to 0.05 % of it)".to_owned()
@@ -85,16 +110,50 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
         .jobs
         .iter()
         .any(|j| matches!(j.candidate.cost_basis, CostBasis::History { synthetic: true, .. }));
-    // Week ticks, at most about ten.
+    // Week ticks, at most about ten, at the first working day of each week shown.
     let every = plan.request.horizon_weeks.div_ceil(10).max(1);
+    let days = working_days(r.start, r.horizon_weeks, &r.holidays);
     let ticks: Vec<(u32, String)> = (0..plan.request.horizon_weeks)
         .step_by(every as usize)
         .filter_map(|w| {
-            let slot = w * 5;
-            let day = plan.first_day + chrono::Duration::weeks(i64::from(w));
-            (slot < plan.working_days).then(|| (slot, format!("{} {}", day.day(), month(day.month()))))
+            let from = plan.first_day + chrono::Duration::weeks(i64::from(w));
+            let slot = days.iter().position(|d| *d >= from)?;
+            let day = days[slot];
+            Some((slot as u32, format!("{} {}", day.day(), month(day.month()))))
         })
         .collect();
+    let off: Vec<String> = r
+        .start
+        .iter_days()
+        .take_while(|d| *d <= plan.last_day)
+        .filter(|d| r.holidays.contains(*d) && d.weekday().num_days_from_monday() < 5)
+        .map(|d| format!("{} {}", d.day(), month(d.month())))
+        .collect();
+    let days_note = if off.is_empty() {
+        "Working days: Monday to Friday.".to_owned()
+    } else {
+        format!("Working days: Monday to Friday, not on {} (holidays).", off.join(", "))
+    };
+    // Every critical asset, and the high-risk ones up to a screenful; the rest folded away.
+    let priorities = plan.priorities.clone();
+    let count = |band: RiskBand, planned: bool| {
+        priorities.iter().filter(|p| p.band == band && (!planned || p.planned.is_some())).count()
+    };
+    let priority_summary = format!(
+        "Critical: {} of {} planned. High: {} of {} planned. Each one not planned says why.",
+        count(RiskBand::Critical, true),
+        count(RiskBand::Critical, false),
+        count(RiskBand::High, true),
+        count(RiskBand::High, false),
+    );
+    let mut high_shown = 0;
+    let (priorities, folded): (Vec<_>, Vec<_>) = priorities.into_iter().partition(|p| {
+        p.band == RiskBand::Critical || {
+            high_shown += 1;
+            high_shown <= PRIORITIES_SHOWN
+        }
+    });
+    let answer = plan.answer.clone();
     let spans: Vec<Span> = plan
         .jobs
         .iter()
@@ -132,9 +191,13 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
                 <div><dt>"Horizon"</dt><dd>{format!("{} to {}", plan.first_day, plan.last_day)}</dd></div>
                 <div><dt>"Candidates"</dt><dd data-testid="plan-candidates">{plan.candidates}</dd></div>
             </dl>
-            <p class="muted" data-testid="plan-quality">{format!("This plan is {quality}.")}</p>
+            {answer.map(|a| view! { <p class="notice" role="status" data-testid="plan-answer">{a}</p> })}
+            <p class="muted" data-testid="plan-quality">{format!("This plan is {quality}. High- and critical-risk work is planned first.")}</p>
+            <p class="muted" data-testid="plan-days">{days_note}</p>
             {(!plan.jobs.is_empty()).then(|| view! {
-                <Timeline id="plan-timeline" title="Maintenance timeline by crew".into() description rows=r.crews slots=plan.working_days spans ticks/>
+                <div class="timeline-scroll" tabindex="0" role="region" aria-label="Maintenance timeline, scrolls sideways">
+                    <Timeline id="plan-timeline" title="Maintenance timeline by crew".into() description rows=r.crews slots=plan.working_days spans ticks/>
+                </div>
             })}
             <p class="exports">
                 "Export this plan: "
@@ -142,6 +205,23 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
                 " · "
                 <a href=export_href("/export/plan.json", &params) rel="external" data-testid="export-json" download>"JSON"</a>
             </p>
+        </section>
+        <section class="card" aria-labelledby="priorities-heading">
+            <h2 id="priorities-heading">"High and critical risk"</h2>
+            {if priorities.is_empty() {
+                view! { <p class="muted" data-testid="no-priorities">"No asset is at high or critical risk."</p> }.into_any()
+            } else {
+                view! {
+                    <p class="muted" data-testid="priorities-summary">{priority_summary}</p>
+                    <PriorityTable priorities testid="priorities-table"/>
+                    {(!folded.is_empty()).then(|| view! {
+                        <details class="more-priorities">
+                            <summary>{format!("{} more high-risk assets", folded.len())}</summary>
+                            <PriorityTable priorities=folded testid="priorities-more"/>
+                        </details>
+                    })}
+                }.into_any()
+            }}
         </section>
         <section class="card" aria-labelledby="jobs-heading">
             <h2 id="jobs-heading">"Jobs"</h2>
@@ -200,6 +280,29 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
                 </table>
             </section>
         })}
+    }
+}
+
+/// High- and critical-risk assets and what the plan does about each.
+#[component]
+fn PriorityTable(priorities: Vec<Priority>, testid: &'static str) -> impl IntoView {
+    view! {
+        <table class="asset-table" data-testid=testid>
+            <thead><tr><th scope="col">"Asset"</th><th scope="col">"Risk"</th><th scope="col">"In the plan"</th></tr></thead>
+            <tbody>
+                {priorities.into_iter().map(|p| view! {
+                                <tr data-testid="priority-row" data-id=p.asset.clone() data-band=p.band.as_str() data-planned=p.planned.is_some().to_string()>
+                                    <td data-label="Asset"><a href=format!("/assets/{}", p.asset)>{p.name.clone()}</a> <span class="muted id">{p.asset.clone()}</span></td>
+                                    <td data-label="Risk"><span class=format!("band band-{}", p.band.as_str())>{format::capitalise(p.band.as_str())}</span> {format!(" {:.0}", p.risk)}</td>
+                                    <td data-label="In the plan" data-testid="priority-outcome">{match (p.planned, p.why_not) {
+                                        (Some(day), _) => format!("Planned from {day}"),
+                                        (None, Some(why)) => format!("Not planned: {why}"),
+                                        (None, None) => "Not planned".to_owned(),
+                                    }}</td>
+                                </tr>
+                            }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -1,7 +1,9 @@
 //! Map / one-line view: the grid as SVG (no third-party tiles, CSP-safe), coloured by risk
 //! band or by energised state (`?color=energised`). Pan by dragging (one finger or the
-//! mouse), zoom by pinching, and buttons for both (keyboard). A tap or click on a bus selects it and shows what it is, with links to its
-//! page and to its outage impact; without WebAssembly every bus is a plain link.
+//! mouse), zoom by pinching, and buttons for both (keyboard). A tap or click on a bus selects
+//! it and shows what it is, with links to its page and to its outage impact. The buses are
+//! also a list (one tab stop until opened, by name): keyboards and screen readers choose there,
+//! and without WebAssembly each entry is a plain link to the bus's page.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -50,6 +52,8 @@ pub fn MapPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || map.get().map(|result| match result {
                 Ok(m) => {
+                    let buses = m.buses.clone();
+                    let listed = m.buses.clone();
                     let energy = by_energy();
                     let colour = move |band, on: bool| if energy {
                         if on { "state-on" } else { "state-off" }.to_string()
@@ -89,40 +93,40 @@ pub fn MapPage() -> impl IntoView {
                                 }).collect_view()}
                             </g>
                             <g class="buses">
-                                {m.buses.into_iter().map(|b| {
+                                {buses.iter().cloned().map(|b| {
                                     let bus = b.clone();
                                     let id = b.id.clone();
                                     let is_selected = move || selected.with(|s| s.as_ref().is_some_and(|s| s.id == id));
+                                    // A circle, not a link: an `<a>` made in its own `view!` is an
+                                    // HTML element, which an SVG does not draw (the buses were
+                                    // missing after in-app navigation), and 179 links were 179
+                                    // tab stops. Keyboards and screen readers choose from the list
+                                    // below instead.
                                     view! {
-                                        <a
-                                            href=format!("/assets/{}", b.id)
-                                            aria-label=b.name.clone()
-                                            on:click=move |ev| {
+                                        <circle
+                                            cx=b.x
+                                            cy=b.y
+                                            r="7"
+                                            class={
+                                                let base = colour(b.band, b.energised);
+                                                move || if is_selected() { format!("{base} selected") } else { base.clone() }
+                                            }
+                                            data-testid="map-bus"
+                                            data-id=b.id.clone()
+                                            on:click=move |_| {
                                                 // A drag that ended on a bus is not a tap.
-                                                ev.prevent_default();
                                                 if !gesture.was_drag() {
                                                     selected.set(Some(bus.clone()));
                                                 }
                                             }
                                         >
-                                            <circle
-                                                cx=b.x
-                                                cy=b.y
-                                                r="7"
-                                                class={
-                                                    let base = colour(b.band, b.energised);
-                                                    move || if is_selected() { format!("{base} selected") } else { base.clone() }
-                                                }
-                                                data-testid="map-bus"
-                                                data-id=b.id.clone()
-                                            >
-                                                <title>{b.name.clone()}</title>
-                                            </circle>
-                                        </a>
+                                            <title>{b.name.clone()}</title>
+                                        </circle>
                                     }
                                 }).collect_view()}
                             </g>
                         </svg>
+                        <BusList buses=listed selected/>
                         <SelectedBus selected/>
                         <p class="legend muted">
                             {if energy { "Blue: energised · grey: no supply." } else { "Green: low · amber: medium · orange: high · red: critical risk." }}
@@ -132,6 +136,36 @@ pub fn MapPage() -> impl IntoView {
                 Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// Every bus on the map by name, folded: one tab stop instead of one per circle. Choosing a
+/// bus selects it as a tap on the map does (each is a link to its page without WebAssembly).
+#[component]
+fn BusList(mut buses: Vec<MapBus>, selected: RwSignal<Option<MapBus>>) -> impl IntoView {
+    buses.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let count = buses.len();
+    view! {
+        <details class="bus-list card" data-testid="bus-list">
+            <summary>{format!("All {count} buses on the map, by name")}</summary>
+            <ul>
+                {buses.into_iter().map(|b| {
+                    let bus = b.clone();
+                    view! {
+                        <li>
+                            <a href=format!("/assets/{}", b.id) data-testid="bus-list-item" data-id=b.id.clone()
+                                on:click=move |ev| {
+                                    ev.prevent_default();
+                                    selected.set(Some(bus.clone()));
+                                }>
+                                {b.name.clone()}
+                            </a>
+                            " " <span class="muted id">{b.id.clone()}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
     }
 }
 

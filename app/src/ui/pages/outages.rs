@@ -99,6 +99,35 @@ pub fn ImpactExplorer() -> impl IntoView {
                                     <div><dt>"Customers losing supply"</dt><dd data-testid="impact-customers" data-value=i.customers_lost>{format!("{} of {}", i.customers_lost, i.customers_total)}</dd></div>
                                 </dl>
                             </section>
+                            <section class="card" aria-labelledby="affected-heading">
+                                <h2 id="affected-heading">"Who loses supply"</h2>
+                                {if i.affected.is_empty() {
+                                    view! { <p class="muted" data-testid="no-affected">"No customer connection loses supply."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <p data-testid="affected-regions">
+                                            {i.by_region.iter().map(|(region, customers)| format!("{region}: {customers} customers")).collect::<Vec<_>>().join(" · ")}
+                                        </p>
+                                        <p class="muted">{if i.affected_total > i.affected.len() {
+                                            format!("{} connections lose supply; the {} with most customers:", i.affected_total, i.affected.len())
+                                        } else {
+                                            format!("{} connections lose supply:", i.affected_total)
+                                        }}</p>
+                                        <table class="asset-table" data-testid="affected-table">
+                                            <thead><tr><th scope="col">"Connection"</th><th scope="col">"Region"</th><th scope="col">"Customers"</th></tr></thead>
+                                            <tbody>
+                                                {i.affected.iter().map(|a| view! {
+                                                    <tr data-testid="affected-row" data-id=a.id.clone()>
+                                                        <td data-label="Connection"><a href=format!("/assets/{}", a.id)>{a.name.clone()}</a></td>
+                                                        <td data-label="Region">{a.region.clone().unwrap_or_else(|| "–".into())}</td>
+                                                        <td data-label="Customers">{a.customers}</td>
+                                                    </tr>
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    }.into_any()
+                                }}
+                            </section>
                             <section class="card" aria-labelledby="dead-heading">
                                 <h2 id="dead-heading">"De-energised assets"</h2>
                                 {(!i.islands.is_empty()).then(|| view! {
@@ -117,11 +146,13 @@ pub fn ImpactExplorer() -> impl IntoView {
                                 <Transition fallback=|| ()>
                                     {move || map.get().and_then(Result::ok).map(|m| view! { <ImpactMap map=m impact=impact_for_map.clone()/> })}
                                 </Transition>
-                                <h3>"Assets"</h3>
-                                <ul class="plain" data-testid="impact-assets">
-                                    {shown.into_iter().map(|id| view! { <li><a href=format!("/assets/{id}")>{id.clone()}</a></li> }).collect_view()}
-                                </ul>
-                                {(more > 0).then(|| view! { <p class="muted">{format!("… and {more} more")}</p> })}
+                                <details class="all-assets">
+                                    <summary>{format!("All {} de-energised assets, by id", i.deenergised_assets.len())}</summary>
+                                    <ul class="plain" data-testid="impact-assets">
+                                        {shown.into_iter().map(|id| view! { <li><a href=format!("/assets/{id}")>{id.clone()}</a></li> }).collect_view()}
+                                    </ul>
+                                    {(more > 0).then(|| view! { <p class="muted">{format!("… and {more} more")}</p> })}
+                                </details>
                             </section>
                         }.into_any()
                     }
@@ -134,7 +165,7 @@ pub fn ImpactExplorer() -> impl IntoView {
 }
 
 /// The grid with what an outage does drawn on it: buses and branches that lose supply in red,
-/// what was taken out in black, the rest faint.
+/// what was taken out in the text colour (black, or white in the dark theme), the rest faint.
 #[component]
 fn ImpactMap(map: GridMap, impact: Impact) -> impl IntoView {
     use std::collections::HashSet;
@@ -169,6 +200,6 @@ fn ImpactMap(map: GridMap, impact: Impact) -> impl IntoView {
                 }).collect_view()}
             </g>
         </svg>
-        <p class="legend muted">"Red: loses supply · black: taken out · grey: still supplied."</p>
+        <p class="legend muted">"Red: loses supply · solid, in the text colour: taken out · faint grey: still supplied."</p>
     }
 }

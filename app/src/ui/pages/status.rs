@@ -32,15 +32,15 @@ pub fn Status() -> impl IntoView {
             let store_class = if s.store_problem.is_none() { "ok" } else { "error" };
             view! {
                 <dl class="facts" data-testid="service">
-                    <dt>"Version"</dt><dd>{s.version.clone()}</dd>
-                    <dt>"Uptime"</dt><dd data-testid="uptime">{format::duration(s.uptime_seconds)}</dd>
-                    <dt>"Requests"</dt><dd data-testid="requests">{s.totals.requests}</dd>
-                    <dt>"Success rate"</dt><dd data-testid="success-rate">{percent(s.success_rate())}
-                        " (" {s.totals.server_errors} " server errors, " {s.totals.client_errors} " refused)"</dd>
-                    <dt>"Store"</dt><dd class=store_class data-testid="store">{store}</dd>
-                    <dt>"Analyst"</dt><dd>{s.analyst.clone().unwrap_or_else(|| "offline (no provider configured)".to_owned())}</dd>
-                    <dt>"Signed-in sessions"</dt><dd>{s.totals.sessions_active.map_or_else(|| "unknown".to_owned(), |n| n.to_string())}</dd>
-                    <dt>"Last backup"</dt><dd data-testid="last-backup">{s.totals.last_backup_at.map_or_else(|| "none by this instance".to_owned(), format::timestamp)}</dd>
+                    <div><dt>"Version"</dt><dd>{s.version.clone()}</dd></div>
+                    <div><dt>"Uptime"</dt><dd data-testid="uptime">{format::duration(s.uptime_seconds)}</dd></div>
+                    <div><dt>"Requests"</dt><dd data-testid="requests">{s.totals.requests}</dd></div>
+                    <div><dt>"Success rate"</dt><dd data-testid="success-rate">{percent(s.success_rate())}
+                        " (" {s.totals.server_errors} " server errors, " {s.totals.client_errors} " refused)"</dd></div>
+                    <div><dt>"Store"</dt><dd class=store_class data-testid="store">{store}</dd></div>
+                    <div><dt>"Analyst"</dt><dd>{s.analyst.clone().unwrap_or_else(|| "offline (no provider configured)".to_owned())}</dd></div>
+                    <div><dt>"Signed-in sessions"</dt><dd>{s.totals.sessions_active.map_or_else(|| "unknown".to_owned(), |n| n.to_string())}</dd></div>
+                    <div><dt>"Last backup"</dt><dd data-testid="last-backup">{s.totals.last_backup_at.map_or_else(|| "none by this instance".to_owned(), format::timestamp)}</dd></div>
                 </dl>
             }
         }}/>
@@ -49,11 +49,11 @@ pub fn Status() -> impl IntoView {
             let oldest = live.locations.iter().filter_map(|l| l.age_seconds).max();
             view! {
                 <dl class="facts" data-testid="freshness">
-                    <dt>"State"</dt><dd data-testid="live-state">{live.state.as_str()}</dd>
-                    <dt>"Provider"</dt><dd>{if live.provider.is_empty() { "none".to_owned() } else if live.sample { format!("{} (sample data)", live.provider) } else { live.provider.clone() }}</dd>
-                    <dt>"Oldest reading"</dt><dd>{oldest.map_or_else(|| "–".to_owned(), |a| format!("{} old", format::duration(a)))}</dd>
-                    <dt>"Quota"</dt><dd data-testid="quota">{format!("{} of {} calls used this hour ({} left)", live.calls_last_hour, live.hourly_quota, live.hourly_quota.saturating_sub(live.calls_last_hour))}</dd>
-                    <dt>"Last upstream error"</dt><dd>{live.last_error.map_or_else(|| "none".to_owned(), |e| e.code.as_str().to_owned())}</dd>
+                    <div><dt>"State"</dt><dd data-testid="live-state">{live.state.as_str()}</dd></div>
+                    <div><dt>"Provider"</dt><dd>{if live.provider.is_empty() { "none".to_owned() } else if live.sample { format!("{} (sample data)", live.provider) } else { live.provider.clone() }}</dd></div>
+                    <div><dt>"Oldest reading"</dt><dd>{oldest.map_or_else(|| "–".to_owned(), |a| format!("{} old", format::duration(a)))}</dd></div>
+                    <div><dt>"Quota"</dt><dd data-testid="quota">{format!("{} of {} calls used this hour ({} left)", live.calls_last_hour, live.hourly_quota, live.hourly_quota.saturating_sub(live.calls_last_hour))}</dd></div>
+                    <div><dt>"Last upstream error"</dt><dd>{live.last_error.map_or_else(|| "none".to_owned(), |e| e.code.as_str().to_owned())}</dd></div>
                 </dl>
             }
         }}/>
