@@ -2,7 +2,7 @@
 //! crews, the default budget, over Christmas and New Year. Before, the plan was 46 repairs of
 //! mostly medium-risk buses and none of the 8 critical assets was planned or said why not.
 
-use app::domain::planner::{plan, working_days, Holidays, PlanRequest};
+use app::domain::planner::{plan, working_days, DeferReason, Holidays, PlanRequest};
 use app::domain::risk::{score_all, RiskBand};
 use app::domain::topology::{SwitchMode, Topology};
 
@@ -45,6 +45,24 @@ fn every_critical_asset_is_planned_or_says_why_and_no_job_falls_on_a_holiday() {
             other => panic!("{id}: {other:?}"),
         }
     }
+    // Critical work comes first: some of it fits the default budget, so some is planned, and
+    // no high-risk job is planned while a critical one that fit the budget was left out.
+    let planned_critical =
+        plan.priorities.iter().filter(|p| p.band == RiskBand::Critical && p.planned.is_some()).count();
+    assert!(
+        planned_critical > 0,
+        "no critical asset planned: {:?}",
+        plan.priorities.iter().take(8).collect::<Vec<_>>()
+    );
+    let left = request.budget - plan.spent;
+    for d in plan.deferred.iter().filter(|d| d.candidate.band == RiskBand::Critical) {
+        assert!(
+            d.candidate.cost > left || d.reason == DeferReason::CrewTime,
+            "{} fits the budget left ({left}) but was left out",
+            d.candidate.asset
+        );
+    }
+
     // Holidays: no working day of the horizon is one, and every job's days are working days.
     let days = working_days(request.start, request.horizon_weeks, &request.holidays);
     for holiday in ["2026-12-25", "2027-01-01"] {

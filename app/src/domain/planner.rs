@@ -14,9 +14,10 @@
 //! planning default ([`default_cost`]); duration in crew-days comes from [`crew_days`].
 //! Each planned job says which basis its cost has.
 //!
-//! **High and critical first.** Candidates on assets in the high or critical risk band are
-//! planned first, by the optimiser below on their own; the other candidates then fill the
-//! budget and crew time they leave. Every high or critical asset is reported
+//! **Critical first, then high.** Candidates on assets in the critical risk band are planned
+//! first, by the optimiser below on their own (the high band's when no asset is critical);
+//! the high band's, then the others, fill the budget and crew time they leave, most risk
+//! removed per cost first. Every high or critical asset is reported
 //! ([`Priority`]): planned, or why not in words (no work lowers its risk, its cost exceeds the
 //! whole budget, it needs more days than the horizon, or the budget or crew time went to
 //! higher-risk work).
@@ -564,13 +565,13 @@ fn priorities(plan: &MaintenancePlan, deferred: &[Deferred], mut watched: Vec<Wa
                         )
                     } else if d.reason == DeferReason::Budget {
                         format!(
-                            "its {work} ({}) did not fit the budget left after higher-risk work ({} of {})",
+                            "its {work} ({}) did not fit the budget left ({} of {}) after the work planned before it (critical first, then high, most risk removed per cost first)",
                             money(c.cost),
                             money(request.budget - plan.spent),
                             money(request.budget)
                         )
                     } else {
-                        format!("its {work} ({} crew-days) did not fit the crews' time left after higher-risk work", c.crew_days)
+                        format!("its {work} ({} crew-days) did not fit the crews' time left after the work planned before it", c.crew_days)
                     })
                 }
                 (None, None, None) => Some("not assessed".into()),
@@ -599,16 +600,24 @@ fn plan_with(all: Vec<Candidate>, watched: Vec<Watched>, request: &PlanRequest) 
     let horizon = days.len() as u32;
     let capacity = horizon * request.crews;
     let by_ratio = order_by(&all, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
-    let first: Vec<usize> = (0..all.len()).filter(|&i| all[i].band >= RiskBand::High).collect();
+    let in_band =
+        |band: RiskBand| -> Vec<usize> { (0..all.len()).filter(|&i| all[i].band == band).collect() };
+    let (critical, high) = (in_band(RiskBand::Critical), in_band(RiskBand::High));
+    let first = if critical.is_empty() { high.clone() } else { critical };
     let (best, optimal) = if first.is_empty() || first.len() == all.len() {
         optimise(&all, &by_ratio, request, horizon, capacity)
     } else {
-        // The best plan of the high and critical work alone, then the rest fills what is left.
+        // The riskiest band's work alone, planned best; then the high band's (when the first
+        // was the critical one), then the rest, each filling what budget and crew time are
+        // left, most risk removed per cost first.
         let tier: Vec<Candidate> = first.iter().map(|&i| all[i].clone()).collect();
         let tier_ratio = order_by(&tier, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
         let (s, _) = optimise(&tier, &tier_ratio, request, horizon, capacity);
         let placed = s.placed.iter().map(|&(k, crew, day)| (first[k], crew, day)).collect();
         let s = Schedule { placed, free_from: s.free_from, spent: s.spent };
+        let high_first: Vec<usize> =
+            by_ratio.iter().copied().filter(|&i| all[i].band == RiskBand::High).collect();
+        let s = fill(&all, &high_first, s, request, horizon);
         (fill(&all, &by_ratio, s, request, horizon), false)
     };
     finish(all, watched, request, &days, &by_ratio, best, optimal)

@@ -84,6 +84,10 @@ pub fn Import() -> impl IntoView {
         leptos::task::spawn_local(async move {
             let result =
                 crate::api::import::send_apply(&p.token, p.fixes_applied, p.base_revision, confirmed).await;
+            // Applied: the preview is spent (applying it again would be refused as stale).
+            if result.is_ok() {
+                preview.set(None);
+            }
             applied.set(Some(result));
             busy.set(None);
         });
@@ -126,7 +130,7 @@ pub fn Import() -> impl IntoView {
                         on:change=move |ev| fixes.set(event_target_checked(&ev))/>
                     " Apply the suggested fixes"
                 </label>
-                <button type="submit" data-testid="check-import" disabled=move || busy.get().is_some()>"Check (dry run)"</button>
+                <button class="button" type="submit" data-testid="check-import" disabled=move || busy.get().is_some()>"Check (dry run)"</button>
             </form>
             <p role="status" aria-live="polite" data-testid="import-progress">{move || busy.get().unwrap_or_default()}</p>
         </section>
@@ -252,7 +256,7 @@ where
                 {(!fixes_applied).then(|| {
                     let token = token.clone();
                     view! {
-                        <button type="button" data-testid="accept-fixes" disabled=move || busy.get().is_some() on:click=move |_| {
+                        <button class="button" type="button" data-testid="accept-fixes" disabled=move || busy.get().is_some() on:click=move |_| {
                             fixes.set(true);
                             check(Some(token.clone()));
                         }>"Apply the suggested fixes and check again"</button>
@@ -281,7 +285,7 @@ where
                 <ScrollTable label="Changes per table" testid="import-changes" headings=&["Table", "New", "Changed", "Removed", "Unchanged", "For example"]>
                     {change_rows}
                 </ScrollTable>
-                <button type="button" data-testid="apply-import"
+                <button class="button" type="button" data-testid="apply-import"
                     disabled=move || !can_apply || busy.get().is_some() || (removes && !confirmed.get())
                     on:click=move |_| apply(p.clone(), confirmed.get_untracked())>"Apply (in one transaction)"</button>
             </section>

@@ -101,10 +101,20 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
         }
     };
     let share = if plan.upper_bound > 0.0 { 100.0 * plan.risk_reduction / plan.upper_bound } else { 100.0 };
-    let quality = if plan.optimal {
-        "optimal within the budget (costs rounded to 0.05 % of it)".to_owned()
+    // What binds: the money nearly spent, or the crews' days nearly used.
+    let binding = if plan.spent >= 0.95 * r.budget {
+        " The budget limits it."
+    } else if plan.crew_days_used as f64 >= 0.9 * plan.crew_days_available as f64 {
+        " Crew time limits it."
     } else {
-        format!("{share:.0} % of the most any plan could remove (crew time limits the plan)")
+        ""
+    };
+    let quality = if plan.optimal {
+        "This plan is optimal within the budget (costs rounded to 0.05 % of it).".to_owned()
+    } else {
+        format!(
+            "Critical-risk work is planned first, then high-risk work, then the rest. This plan removes {share:.0} % of the most any plan could remove.{binding}"
+        )
     };
     let history_synthetic = plan
         .jobs
@@ -181,6 +191,7 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
         plan.last_day
     );
     view! {
+        {answer.map(|a| view! { <p class="notice" role="status" data-testid="plan-answer">{a}</p> })}
         <section class="card" aria-labelledby="plan-heading">
             <h2 id="plan-heading">"Plan"</h2>
             <dl class="facts" data-testid="plan-summary">
@@ -191,8 +202,7 @@ fn PlanView(plan: MaintenancePlan, params: leptos_router::params::ParamsMap) -> 
                 <div><dt>"Horizon"</dt><dd>{format!("{} to {}", plan.first_day, plan.last_day)}</dd></div>
                 <div><dt>"Candidates"</dt><dd data-testid="plan-candidates">{plan.candidates}</dd></div>
             </dl>
-            {answer.map(|a| view! { <p class="notice" role="status" data-testid="plan-answer">{a}</p> })}
-            <p class="muted" data-testid="plan-quality">{format!("This plan is {quality}. High- and critical-risk work is planned first.")}</p>
+            <p class="muted" data-testid="plan-quality">{quality}</p>
             <p class="muted" data-testid="plan-days">{days_note}</p>
             {(!plan.jobs.is_empty()).then(|| view! {
                 <div class="timeline-scroll" tabindex="0" role="region" aria-label="Maintenance timeline, scrolls sideways">

@@ -143,7 +143,26 @@ pub fn MapPage() -> impl IntoView {
 /// bus selects it as a tap on the map does (each is a link to its page without WebAssembly).
 #[component]
 fn BusList(mut buses: Vec<MapBus>, selected: RwSignal<Option<MapBus>>) -> impl IntoView {
-    buses.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    // Numbers in names in their order: Bus 4 before Bus 39.
+    let key = |name: &str| -> Vec<(String, u64)> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut number: Option<u64> = None;
+        for c in name.chars() {
+            match (c.to_digit(10), number) {
+                (Some(d), n) => number = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(u64::from(d))),
+                (None, Some(n)) => {
+                    parts.push((std::mem::take(&mut text), n));
+                    number = None;
+                    text.push(c);
+                }
+                (None, None) => text.push(c),
+            }
+        }
+        parts.push((text, number.unwrap_or(0)));
+        parts
+    };
+    buses.sort_by_cached_key(|b| (key(&b.name.to_lowercase()), b.id.clone()));
     let count = buses.len();
     view! {
         <details class="bus-list card" data-testid="bus-list">
