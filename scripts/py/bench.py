@@ -168,7 +168,9 @@ class Server:
         request = urllib.request.Request(
             self.base + path,
             data=body.encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+            # Origin, as a browser sends it: a request carrying the session without Origin or
+            # Sec-Fetch-Site is refused (issue 28, L3).
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": self.base, **(headers or {})},
         )
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.headers, response.read()
