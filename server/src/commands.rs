@@ -265,8 +265,8 @@ pub async fn import_into(
     let started = Instant::now();
     let owned = path.to_path_buf();
     let (mut grid, given) = tokio::task::spawn_blocking(move || {
-        let given = interchange::Source::locate(&owned).map(|source| interchange::Given::of(&source));
-        interchange::read_grid(&owned).and_then(|grid| Ok((grid, given?)))
+        let source = interchange::Source::locate(&owned)?;
+        interchange::read_source(&source).map(|grid| (grid, interchange::Given::of(&source)))
     })
     .await
     .map_err(|e| Failure::new(1, e.to_string()))?

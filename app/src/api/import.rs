@@ -92,6 +92,16 @@ pub struct ImportPreview {
     pub kept: Vec<String>,
 }
 
+/// What one row and several rows of a table are called.
+pub fn row_names(table: &str) -> (&'static str, &'static str) {
+    match table {
+        "assets" => ("asset", "assets"),
+        "maintenance" => ("maintenance record", "maintenance records"),
+        "incidents" => ("incident", "incidents"),
+        _ => ("record", "records"),
+    }
+}
+
 /// What applying removes, in words per table (`3 assets`, `12 maintenance records`); empty
 /// when it removes nothing.
 pub fn removals(changes: &[TableChange]) -> Vec<String> {
@@ -99,12 +109,7 @@ pub fn removals(changes: &[TableChange]) -> Vec<String> {
         .iter()
         .filter(|c| c.removed > 0)
         .map(|c| {
-            let (one, many) = match c.table.as_str() {
-                "assets" => ("asset", "assets"),
-                "maintenance" => ("maintenance record", "maintenance records"),
-                "incidents" => ("incident", "incidents"),
-                other => (other, other),
-            };
+            let (one, many) = row_names(&c.table);
             format!("{} {}", c.removed, if c.removed == 1 { one } else { many })
         })
         .collect()

@@ -19,8 +19,8 @@
 //! the high band's, then the others, fill the budget and crew time they leave, most risk
 //! removed per cost first. Every high or critical asset is reported
 //! ([`Priority`]): planned, or why not in words (no work lowers its risk, its cost exceeds the
-//! whole budget, it needs more days than the horizon, or the budget or crew time went to
-//! higher-risk work).
+//! whole budget, it needs more days than the horizon, or the budget or crew time left after
+//! the work planned before it was too little).
 //!
 //! **Working days.** Monday to Friday, less the configured holidays ([`Holidays`]).
 //!
@@ -537,11 +537,36 @@ pub fn plan(grid: &GridData, topology: &Topology, request: &PlanRequest) -> Main
     plan
 }
 
+/// Why a candidate the plan leaves out is left out, in words.
+fn left_out_because(d: &Deferred, plan: &MaintenancePlan) -> String {
+    let (c, request) = (&d.candidate, &plan.request);
+    let money = |amount: f64| format!("{amount:.0} {}", request.currency).trim_end().to_owned();
+    let work = c.intervention.as_str();
+    if c.cost > request.budget {
+        format!("its {work} costs {}, more than the whole budget of {}", money(c.cost), money(request.budget))
+    } else if c.crew_days > plan.working_days {
+        format!(
+            "its {work} takes {} crew-days, more than the {} working days of the horizon",
+            c.crew_days, plan.working_days
+        )
+    } else if d.reason == DeferReason::Budget {
+        format!(
+            "its {work} ({}) did not fit the budget left ({} of {}) after the work planned before it (critical first, then high, most risk removed per cost first)",
+            money(c.cost),
+            money(request.budget - plan.spent),
+            money(request.budget)
+        )
+    } else {
+        format!(
+            "its {work} ({} crew-days) did not fit the crews' time left after the work planned before it",
+            c.crew_days
+        )
+    }
+}
+
 /// What the plan does about each high- or critical-risk asset, riskiest first.
 fn priorities(plan: &MaintenancePlan, deferred: &[Deferred], mut watched: Vec<Watched>) -> Vec<Priority> {
     watched.sort_by(|a, b| b.risk.total_cmp(&a.risk).then_with(|| a.asset.cmp(&b.asset)));
-    let request = &plan.request;
-    let money = |amount: f64| format!("{amount:.0} {}", request.currency).trim_end().to_owned();
     let planned: HashMap<&str, NaiveDate> =
         plan.jobs.iter().map(|j| (j.candidate.asset.as_str(), j.start)).collect();
     let left_out: HashMap<&str, &Deferred> =
@@ -553,27 +578,7 @@ fn priorities(plan: &MaintenancePlan, deferred: &[Deferred], mut watched: Vec<Wa
             let why_not = match (start, &w.no_work, left_out.get(w.asset.as_str())) {
                 (Some(_), _, _) => None,
                 (None, Some(why), _) => Some(why.clone()),
-                (None, None, Some(d)) => {
-                    let c = &d.candidate;
-                    let work = c.intervention.as_str();
-                    Some(if c.cost > request.budget {
-                        format!("its {work} costs {}, more than the whole budget of {}", money(c.cost), money(request.budget))
-                    } else if c.crew_days > plan.working_days {
-                        format!(
-                            "its {work} takes {} crew-days, more than the {} working days of the horizon",
-                            c.crew_days, plan.working_days
-                        )
-                    } else if d.reason == DeferReason::Budget {
-                        format!(
-                            "its {work} ({}) did not fit the budget left ({} of {}) after the work planned before it (critical first, then high, most risk removed per cost first)",
-                            money(c.cost),
-                            money(request.budget - plan.spent),
-                            money(request.budget)
-                        )
-                    } else {
-                        format!("its {work} ({} crew-days) did not fit the crews' time left after the work planned before it", c.crew_days)
-                    })
-                }
+                (None, None, Some(d)) => Some(left_out_because(d, plan)),
                 (None, None, None) => Some("not assessed".into()),
             };
             Priority {
@@ -599,7 +604,7 @@ fn plan_with(all: Vec<Candidate>, watched: Vec<Watched>, request: &PlanRequest) 
     let days = working_days(request.start, request.horizon_weeks, &request.holidays);
     let horizon = days.len() as u32;
     let capacity = horizon * request.crews;
-    let by_ratio = order_by(&all, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
+    let by_ratio = order_by(&all, per_cost);
     let in_band =
         |band: RiskBand| -> Vec<usize> { (0..all.len()).filter(|&i| all[i].band == band).collect() };
     let (critical, high) = (in_band(RiskBand::Critical), in_band(RiskBand::High));
@@ -611,7 +616,7 @@ fn plan_with(all: Vec<Candidate>, watched: Vec<Watched>, request: &PlanRequest) 
         // was the critical one), then the rest, each filling what budget and crew time are
         // left, most risk removed per cost first.
         let tier: Vec<Candidate> = first.iter().map(|&i| all[i].clone()).collect();
-        let tier_ratio = order_by(&tier, |c| c.reduction() / c.cost.max(f64::MIN_POSITIVE));
+        let tier_ratio = order_by(&tier, per_cost);
         let (s, _) = optimise(&tier, &tier_ratio, request, horizon, capacity);
         let placed = s.placed.iter().map(|&(k, crew, day)| (first[k], crew, day)).collect();
         let s = Schedule { placed, free_from: s.free_from, spent: s.spent };
@@ -749,7 +754,6 @@ fn finish(
     plan.priorities = priorities(&plan, &deferred_all, watched);
     plan.answer = request.asked.as_deref().and_then(|id| {
         let job = plan.jobs.iter().find(|j| j.candidate.asset == id);
-        let why = plan.priorities.iter().find(|p| p.asset == id).and_then(|p| p.why_not.clone());
         match (job, deferred_all.iter().find(|d| d.candidate.asset == id)) {
             (Some(j), _) => Some(format!(
                 "{} ({id}) is in the plan: {} by crew {}, {} to {}.",
@@ -762,17 +766,17 @@ fn finish(
             (None, Some(d)) => Some(format!(
                 "{} ({id}) is not in the plan: {}.",
                 d.candidate.name,
-                why.unwrap_or_else(|| match d.reason {
-                    DeferReason::Budget =>
-                        format!("its {} did not fit the budget left", d.candidate.intervention.as_str()),
-                    DeferReason::CrewTime =>
-                        format!("its {} did not fit the crews' time left", d.candidate.intervention.as_str()),
-                })
+                left_out_because(d, &plan)
             )),
             (None, None) => None,
         }
     });
     plan
+}
+
+/// Risk removed per unit of cost: the order in which the planner prefers work.
+fn per_cost(c: &Candidate) -> f64 {
+    c.reduction() / c.cost.max(f64::MIN_POSITIVE)
 }
 
 /// Indices of `all` ordered by `key`, highest first (ties by asset id, for stable plans).

@@ -118,19 +118,22 @@ pub async fn gate(
                     .get::<ClientId>()
                     .cloned()
                     .unwrap_or_else(|| ClientId(String::new()));
-                app::ports::AccountService::record(
-                    accounts.as_ref(),
-                    principal,
-                    "import",
-                    Some(path),
-                    &client,
-                    "forbidden",
-                )
-                .await;
+                record_import(&accounts, principal, path, &client, "forbidden").await;
             }
             refusal
         }
     }
+}
+
+/// Records an import action of `principal` in the audit log.
+async fn record_import(
+    accounts: &crate::auth::Accounts,
+    principal: &Principal,
+    target: &str,
+    client: &ClientId,
+    outcome: &str,
+) {
+    app::ports::AccountService::record(accounts, principal, "import", Some(target), client, outcome).await
 }
 
 fn invalid(message: impl Into<String>) -> Response {
@@ -264,19 +267,11 @@ pub async fn preview(
 
 /// The upload's SHA-256 (over each file's table, length and bytes), read from disk in pieces.
 fn fingerprint(files: &[UploadedFile]) -> std::io::Result<String> {
-    use std::io::Read;
     let mut hash = Sha256::new();
-    let mut piece = vec![0u8; 64 * 1024];
     for f in files {
         hash.update(f.table.as_bytes());
         hash.update(f.len.to_le_bytes());
-        let mut reader = f.reader(0);
-        loop {
-            match reader.read(&mut piece)? {
-                0 => break,
-                n => hash.update(&piece[..n]),
-            }
-        }
+        std::io::copy(&mut f.reader(0), &mut hash)?;
     }
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -384,32 +379,14 @@ pub async fn apply(
             // An upload that is gone (30 minutes) or another operator's: recorded, so that
             // guessing at tokens shows in the audit log.
             let target = format!("token:{}", form.token.chars().take(32).collect::<String>());
-            app::ports::AccountService::record(
-                state.accounts.as_ref(),
-                &principal,
-                "import",
-                Some(&target),
-                &client,
-                "not_found",
-            )
-            .await;
+            record_import(&state.accounts, &principal, &target, &client, "not_found").await;
             return r;
         }
     };
+    let target = format!("sha256:{}", staged.sha256);
     let audit = |outcome: String| {
-        let (accounts, principal, client, target) =
-            (state.accounts.clone(), principal.clone(), client.clone(), format!("sha256:{}", staged.sha256));
-        async move {
-            app::ports::AccountService::record(
-                accounts.as_ref(),
-                &principal,
-                "import",
-                Some(&target),
-                &client,
-                &outcome,
-            )
-            .await
-        }
+        let (accounts, principal, client, target) = (&state.accounts, &principal, &client, &target);
+        async move { record_import(accounts, principal, target, client, &outcome).await }
     };
     let Ok(_guard) = state.staging.applying.try_lock() else {
         let holder = state.staging.applier.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -233,11 +233,10 @@ fn app_routes(state: AppState) -> Router {
 
 /// The whole application: the routes behind every control, outermost first:
 /// request id, span and metrics → client address → security headers → CSRF refusal → files
-/// read-only → load shedding → request time limit → global rate limit → session → caller (account or address) →
-/// with Redis, the limits counted for every instance → per-client limits by path (none for
-/// static files and health checks; tighter on sign-in and costly paths) → operators only on
-/// import paths → body limits →
-/// handler time limit → routes.
+/// read-only → load shedding → request time limit → global rate limit → session → caller
+/// (account or address) → with Redis, the limits counted for every instance → per-client
+/// limits by path (none for static files and health checks; tighter on sign-in and costly
+/// paths) → operators only on import paths → body limits → handler time limit → routes.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let limits = limits::RateLimits::from_config(&config);

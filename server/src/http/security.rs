@@ -219,6 +219,7 @@ pub struct BodyLimits {
 
 /// The one path that takes large bodies (uploaded datasets), and its limit.
 pub const UPLOAD_PATH: &str = super::limits::IMPORT_PREVIEW;
+pub const UPLOAD_MAX_BYTES: usize = app::api::import::MAX_UPLOAD_BYTES + 64 * 1024;
 
 /// A path that names a file: the bundle under `/pkg/`, or a name with an extension (the site's
 /// own files, such as `/favicon.ico`). Exports (`/export/assets.csv`) are routes that only
@@ -252,7 +253,6 @@ pub async fn files_read_only(request: Request, next: Next) -> Response {
     }
     next.run(request).await
 }
-pub const UPLOAD_MAX_BYTES: usize = app::api::import::MAX_UPLOAD_BYTES + 64 * 1024;
 
 fn too_large(max: usize) -> Response {
     error_response_with(

@@ -195,7 +195,11 @@ pub fn keep_stored(new: &mut GridData, stored: &GridData, given: Given) {
 /// Read and validate a grid; every issue found is reported, and nothing is returned unless
 /// the whole grid is acceptable.
 pub fn read_grid(path: &Path) -> Result<GridData, ImportRefused> {
-    let source = Source::locate(path)?;
+    read_source(&Source::locate(path)?)
+}
+
+/// [`read_grid`] of tables already located.
+pub fn read_source(source: &Source) -> Result<GridData, ImportRefused> {
     let mut issues = Issues::default();
     let mut open = |path: &Path| -> Option<(String, std::fs::File)> {
         let file = file_name(path);

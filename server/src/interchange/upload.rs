@@ -73,16 +73,8 @@ struct Text {
 /// BOM, no NUL byte), or why not with the line.
 fn text_of(file: &UploadedFile) -> Result<Text, (u64, String)> {
     let unreadable = |e: std::io::Error| (0, format!("cannot be read on the server: {e}"));
-    let mut head = [0u8; 3];
-    let mut got = 0;
-    let mut reader = file.reader(0);
-    while got < head.len() {
-        match reader.read(&mut head[got..]).map_err(unreadable)? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    let head = &head[..got];
+    let mut head = Vec::with_capacity(UTF8_BOM.len());
+    file.reader(0).take(UTF8_BOM.len() as u64).read_to_end(&mut head).map_err(unreadable)?;
     if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
         return Err((0, "UTF-16 text: save the file as UTF-8 (CSV UTF-8 in spreadsheet programs)".into()));
     }

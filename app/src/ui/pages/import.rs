@@ -8,7 +8,9 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::import::{removals, ImportApplied, ImportPreview, MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS};
+use crate::api::import::{
+    removals, row_names, ImportApplied, ImportPreview, MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS,
+};
 use crate::error::AppError;
 use crate::ui::card::ScrollTable;
 use crate::ui::pages::overview::ErrorNotice;
@@ -23,15 +25,6 @@ const FILES: [(&str, &str, &str); 3] = [
     ("maintenance", "id, asset, date (YYYY-MM-DD), kind (inspection, repair, replacement)", "cost, notes, synthetic"),
     ("incidents", "id, asset, started_at (RFC 3339, e.g. 2024-05-01T12:00:00Z)", "restored_at, customers_affected, cause, synthetic"),
 ];
-
-/// What a table's rows are called.
-fn records(table: &str) -> &'static str {
-    match table {
-        "maintenance" => "maintenance records",
-        "incidents" => "incidents",
-        _ => "assets",
-    }
-}
 
 #[cfg(feature = "hydrate")]
 async fn preview_upload(
@@ -117,10 +110,10 @@ pub fn Import() -> impl IntoView {
                         <input id=format!("file-{table}") type="file" name=*table accept=".csv,text/csv" data-testid=format!("file-{table}")/>
                         <p class="muted small">"Required: " {*required} ". Optional: " {*optional} "."</p>
                         {(*table != "assets").then(|| view! {
-                            <p class="muted small">{format!("No file: the stored {} are kept.", records(table))}</p>
+                            <p class="muted small">{format!("No file: the stored {} are kept.", row_names(table).1)}</p>
                             <label class="inline">
                                 <input type="checkbox" name="replace" value=*table data-testid=format!("replace-{table}")/>
-                                {format!(" No file means: remove all stored {}", records(table))}
+                                {format!(" No file means: remove all stored {}", row_names(table).1)}
                             </label>
                         })}
                     </div>
@@ -227,7 +220,7 @@ where
         .iter()
         .map(|table| {
             let count = preview.changes.iter().find(|c| &c.table == table).map_or(0, |c| c.unchanged);
-            format!("No {table} file: the {count} stored {} are kept.", records(table))
+            format!("No {table} file: the {count} stored {} are kept.", row_names(table).1)
         })
         .collect::<Vec<_>>();
     view! {

@@ -301,16 +301,16 @@ fn PriorityTable(priorities: Vec<Priority>, testid: &'static str) -> impl IntoVi
             <thead><tr><th scope="col">"Asset"</th><th scope="col">"Risk"</th><th scope="col">"In the plan"</th></tr></thead>
             <tbody>
                 {priorities.into_iter().map(|p| view! {
-                                <tr data-testid="priority-row" data-id=p.asset.clone() data-band=p.band.as_str() data-planned=p.planned.is_some().to_string()>
-                                    <td data-label="Asset"><a href=format!("/assets/{}", p.asset)>{p.name.clone()}</a> <span class="muted id">{p.asset.clone()}</span></td>
-                                    <td data-label="Risk"><span class=format!("band band-{}", p.band.as_str())>{format::capitalise(p.band.as_str())}</span> {format!(" {:.0}", p.risk)}</td>
-                                    <td data-label="In the plan" data-testid="priority-outcome">{match (p.planned, p.why_not) {
-                                        (Some(day), _) => format!("Planned from {day}"),
-                                        (None, Some(why)) => format!("Not planned: {why}"),
-                                        (None, None) => "Not planned".to_owned(),
-                                    }}</td>
-                                </tr>
-                            }).collect_view()}
+                    <tr data-testid="priority-row" data-id=p.asset.clone() data-band=p.band.as_str() data-planned=p.planned.is_some().to_string()>
+                        <td data-label="Asset"><a href=format!("/assets/{}", p.asset)>{p.name.clone()}</a> <span class="muted id">{p.asset.clone()}</span></td>
+                        <td data-label="Risk"><span class=format!("band band-{}", p.band.as_str())>{format::capitalise(p.band.as_str())}</span> {format!(" {:.0}", p.risk)}</td>
+                        <td data-label="In the plan" data-testid="priority-outcome">{match (p.planned, p.why_not) {
+                            (Some(day), _) => format!("Planned from {day}"),
+                            (None, Some(why)) => format!("Not planned: {why}"),
+                            (None, None) => "Not planned".to_owned(),
+                        }}</td>
+                    </tr>
+                }).collect_view()}
             </tbody>
         </table>
     }
