@@ -2,9 +2,9 @@
 // and bytes transferred (compressed, on the wire). A measurement, not a test: it prints
 // numbers and their ratio to the budgets.
 //
-// Profiles: "mobile" (default; Chrome DevTools presets): network "Fast 4G" — 165 ms round
-// trip, 8.1 Mbit/s down, 1.35 Mbit/s up — and CPU slowed 4× ("mid-tier mobile"), a 360×740
-// phone viewport at 2× density; "desktop": 1280×800, no throttling. Cache disabled (a first
+// Profiles: "mobile" (default): Lighthouse's mobile throttling ("slow 4G", the profile issue 30
+// sets): 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, CPU slowed 4×, a 360×740 phone
+// viewport at 2× density; "desktop": 1280×800, no throttling. Cache disabled (a first
 // visit) in both.
 //
 // Usage: node bench/web.mjs <base-url> [path] [runs] [mobile|desktop] [--json]
@@ -16,10 +16,11 @@ const [base, path = '/', runsArg = '5', profileName = 'mobile'] = args;
 const runs = Number(runsArg);
 const mobile = profileName !== 'desktop';
 const BUDGET = { lcp: 1000, hydration: 1500, transfer: 350 * 1000 };
+// Lighthouse's constants (throttling.mobileSlow4G): 150 ms, 1.6 × 1024 kbit/s down, 750 up.
 const PROFILE = {
-  latency: 165,
-  downloadThroughput: (9_000_000 * 0.9) / 8,
-  uploadThroughput: (1_500_000 * 0.9) / 8,
+  latency: 150,
+  downloadThroughput: (1.6 * 1024 * 1024) / 8,
+  uploadThroughput: (750 * 1024) / 8,
   cpu: 4,
 };
 
@@ -76,22 +77,21 @@ for (let i = 0; i < runs; i++) results.push(await once(browser));
 await browser.close();
 
 const m = { lcp: median(results.map((r) => r.lcp)), hydration: median(results.map((r) => r.hydrated)), transfer: median(results.map((r) => r.transfer)) };
-if (json) {
-  console.log(JSON.stringify({ profile: profileName, path, runs, ...m }));
-  process.exit(0);
-}
-console.log(
+// With --json, the report goes to stderr and one JSON line of the medians to stdout.
+const say = json ? console.error : console.log;
+say(
   mobile
-    ? `page ${path} · ${runs} cold loads · Fast 4G (165 ms RTT, 8.1/1.35 Mbit/s) · CPU 4× · phone 360×740`
+    ? `page ${path} · ${runs} cold loads · slow 4G (150 ms RTT, 1.6 Mbit/s down, 750 kbit/s up) · CPU 4× · phone 360×740`
     : `page ${path} · ${runs} cold loads · desktop 1280×800, no throttling`,
 );
-console.log('run   LCP ms  hydrated ms  transfer B');
+say('run   LCP ms  hydrated ms  transfer B');
 results.forEach((r, i) =>
-  console.log(`${String(i + 1).padStart(3)} ${r.lcp.toFixed(0).padStart(8)} ${r.hydrated.toFixed(0).padStart(12)} ${String(r.transfer).padStart(11)}`),
+  say(`${String(i + 1).padStart(3)} ${r.lcp.toFixed(0).padStart(8)} ${r.hydrated.toFixed(0).padStart(12)} ${String(r.transfer).padStart(11)}`),
 );
-console.log('files of the last run (bytes on the wire):');
-for (const [name, n] of results.at(-1).files) console.log(`  ${String(n).padStart(9)}  ${name}`);
+say('files of the last run (bytes on the wire):');
+for (const [name, n] of results.at(-1).files) say(`  ${String(n).padStart(9)}  ${name}`);
 for (const [key, unit] of [['lcp', 'ms'], ['hydration', 'ms'], ['transfer', 'B']]) {
   const ratio = m[key] / BUDGET[key];
-  console.log(`median ${key.padEnd(9)} ${m[key].toFixed(0).padStart(8)} ${unit} / budget ${BUDGET[key]} ${unit} = ${ratio.toFixed(2)} ${ratio <= 1 ? 'PASS' : 'FAIL'}`);
+  say(`median ${key.padEnd(9)} ${m[key].toFixed(0).padStart(8)} ${unit} / budget ${BUDGET[key]} ${unit} = ${ratio.toFixed(2)} ${ratio <= 1 ? 'PASS' : 'FAIL'}`);
 }
+if (json) console.log(JSON.stringify({ profile: profileName, path, runs, ...m }));

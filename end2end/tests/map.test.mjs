@@ -20,6 +20,8 @@ for (const kind of ['desktop', 'phone']) {
       assert.match(await page.getAttribute('[data-testid="map-bus"] >> nth=0', 'class'), /^risk-/);
       await press(page, kind, '[data-testid="color-energised"]');
       await page.waitForURL(/color=energised/);
+      // The colouring is a link: a new page, which is usable once its map island is hydrated.
+      await hydrated(page);
       await page.waitForSelector('[data-testid="map-bus"].state-on');
       assert.equal(await page.locator('[data-testid="map-bus"].state-off').count(), 0, 'all buses are supplied');
 

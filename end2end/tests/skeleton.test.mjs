@@ -20,18 +20,22 @@ for (const kind of ['desktop', 'phone']) {
       assert.equal(await page.textContent('[data-testid="version"]'), health.version);
       assert.equal(await page.textContent('[data-testid="refresh-count"]'), '0');
 
-      // The click must go to the server and the page must show what the server answered.
+      // The click must go to the server and the page must show what the server answered: the
+      // cards, rendered there (the overview's only island is its freshness bar).
       const answered = page.waitForResponse(
-        (r) => r.url().endsWith('/api/service_status') && r.request().method() === 'POST',
+        (r) => r.url().endsWith('/api/overview_cards') && r.request().method() === 'POST',
       );
       await press(page, kind, '[data-testid="refresh-status"]');
       const fromServer = await (await answered).json();
       await page.waitForSelector('[data-testid="refresh-count"]:text-is("1")');
+      const uptime = /data-testid="uptime" data-seconds="(\d+)"/.exec(fromServer.html)?.[1];
+      assert.ok(uptime, 'the answer has the uptime card');
       await page.waitForFunction(
-        (s) => document.querySelector('[data-testid="uptime"]')?.dataset.seconds === String(s),
-        fromServer.uptime_seconds,
+        (s) => document.querySelector('[data-testid="uptime"]')?.dataset.seconds === s,
+        uptime,
       );
-      assert.equal(await page.textContent('[data-testid="version"]'), fromServer.version);
+      assert.equal(await page.textContent('[data-testid="version"]'), health.version);
+      assert.match(fromServer.html, new RegExp(`data-testid="version">${health.version}<`));
 
       // Nothing wider than the screen: no sideways scrolling of the page.
       const overflow = await page.evaluate(

@@ -160,6 +160,7 @@ const ACCESS: &[(&str, Role)] = &[
     ("/api/service_status", Role::Viewer),
     ("/api/grid_summary", Role::Viewer),
     ("/api/overview_kpis", Role::Viewer),
+    ("/api/overview_cards", Role::Viewer),
     ("/api/assets", Role::Viewer),
     ("/api/asset", Role::Viewer),
     ("/api/map", Role::Viewer),

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, Meta, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    lazy_route, path, Lazy, LazyRoute,
+    path, SsrMode,
 };
 
 use crate::api::auth::{Principal, Role};
@@ -29,38 +29,6 @@ use pages::{
     overview::Overview,
     status::Status,
 };
-
-/// Every page but the overview is a lazy route: its code is a separate WebAssembly chunk
-/// (`cargo leptos build --split`), fetched when the page is first shown, so the first visit
-/// downloads only what the overview needs. Each page loads its own data.
-macro_rules! lazy_page {
-    ($route:ident, $page:ident) => {
-        struct $route;
-
-        #[lazy_route]
-        impl LazyRoute for $route {
-            fn data() -> Self {
-                $route
-            }
-
-            fn view(_this: Self) -> AnyView {
-                view! { <$page/> }.into_any()
-            }
-        }
-    };
-}
-
-lazy_page!(AssetsRoute, Assets);
-lazy_page!(AssetRoute, AssetPage);
-lazy_page!(ImpactRoute, ImpactExplorer);
-lazy_page!(MapRoute, MapPage);
-lazy_page!(N1Route, N1);
-lazy_page!(MaintenanceRoute, Maintenance);
-lazy_page!(AnalystRoute, Analyst);
-lazy_page!(LoginRoute, Login);
-lazy_page!(AdminRoute, Admin);
-lazy_page!(StatusRoute, Status);
-lazy_page!(ImportRoute, Import);
 
 /// The document around the app, rendered on the server only. Its response carries the
 /// Content-Security-Policy with this response's nonce (the one on the hydration scripts).
@@ -81,7 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -89,6 +57,40 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Starts the download of a lazy island's WebAssembly with the page's own: the server names
+/// the island's module and the chunks it needs in `<link rel="preload">` tags, so the browser
+/// fetches them alongside the main module instead of after it has run. `island` is the island's
+/// name in snake case (`overview_live` for `OverviewLive`); the build gives each lazy module a
+/// name that starts with it (see the split manifest).
+pub(crate) fn preload_island(island: &'static str) {
+    #[cfg(feature = "ssr")]
+    {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        // The manifest's key for each island, found once (the manifest is fixed per build).
+        static KEYS: OnceLock<Mutex<HashMap<&'static str, Option<&'static str>>>> = OnceLock::new();
+        let Some(manifest) = use_context::<leptos::WasmSplitManifest>() else {
+            return;
+        };
+        let prefix = format!("{island}_loader_");
+        let key = *KEYS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(island)
+            .or_insert_with(|| {
+                manifest.0.with_value(|(_, modules, _)| {
+                    modules.keys().find(|k| k.starts_with(&prefix)).map(|k| &*k.clone().leak())
+                })
+            });
+        if let Some(key) = key {
+            leptos::prefetch_lazy_fn_on_server(key);
+        }
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = island;
 }
 
 /// The chosen colour theme (`dark` or `light`), or `None` to follow the system: on the
@@ -108,7 +110,7 @@ fn current_theme() -> Option<String> {
 
 /// A button cycling the colour theme: system → dark → light. The page changes at once; the
 /// choice is saved in a cookie by the server.
-#[component]
+#[island]
 fn ThemeToggle() -> impl IntoView {
     use crate::api::prefs::SetTheme;
     let theme = RwSignal::new(current_theme().unwrap_or_else(|| "auto".into()));
@@ -161,14 +163,7 @@ impl Me {
 /// Sign-in state in the header: a link to sign in, or who is signed in and a sign-out button.
 #[component]
 fn Account() -> impl IntoView {
-    use crate::api::auth::Logout;
     let me = expect_context::<Me>();
-    let logout = ServerAction::<Logout>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = logout.value().get() {
-            let _ = window().location().assign("/");
-        }
-    });
     view! {
         <Transition fallback=|| ()>
             {move || me.0.get().map(|me| match me {
@@ -176,13 +171,29 @@ fn Account() -> impl IntoView {
                     <span class="account" data-testid="signed-in-as" data-role=role.as_str()>
                         {name} " (" {role.as_str()} ")"
                     </span>
-                    <ActionForm action=logout attr:class="inline">
-                        <button class="link-button" type="submit" data-testid="sign-out">"Sign out"</button>
-                    </ActionForm>
+                    <SignOut/>
                 }.into_any(),
                 _ => view! { <a class="account" href="/login" data-testid="sign-in-link">"Sign in"</a> }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// The sign-out button: a form that works without JavaScript; with it, the overview is loaded
+/// once the session has ended.
+#[island]
+fn SignOut() -> impl IntoView {
+    use crate::api::auth::Logout;
+    let logout = ServerAction::<Logout>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = logout.value().get() {
+            let _ = window().location().assign("/");
+        }
+    });
+    view! {
+        <ActionForm action=logout attr:class="inline">
+            <button class="link-button" type="submit" data-testid="sign-out">"Sign out"</button>
+        </ActionForm>
     }
 }
 
@@ -226,22 +237,16 @@ fn NavLinks(first: bool, rest: bool) -> AnyView {
 }
 
 /// On a phone, the navigation is a bar at the bottom of the screen, within reach of a thumb:
-/// the four most used pages and "More", a sheet with the others (closed again by choosing one).
+/// the four most used pages and "More", a sheet with the others (choosing one loads its page).
 /// Hidden on wider screens, where the top bar shows every page.
 #[component]
 fn TabBar() -> AnyView {
-    let more = NodeRef::<leptos::html::Details>::new();
-    let close = move |_| {
-        if let Some(details) = more.get_untracked() {
-            let _ = details.remove_attribute("open");
-        }
-    };
     view! {
         <nav class="tabbar" aria-label="Pages" data-testid="tabbar">
             <NavLinks first=true rest=false/>
-            <details class="more" node_ref=more data-testid="nav-more">
+            <details class="more" data-testid="nav-more">
                 <summary>"More"</summary>
-                <div class="sheet" on:click=close>
+                <div class="sheet">
                     <NavLinks first=false rest=true/>
                 </div>
             </details>
@@ -250,16 +255,22 @@ fn TabBar() -> AnyView {
     .into_any()
 }
 
+/// Marks the page interactive (`data-hydrated` on `.app`), for the tests and for scripts:
+/// islands hydrate in document order, and this one is the last.
+#[island]
+fn Hydrated() -> impl IntoView {
+    Effect::new(move |_| {
+        if let Ok(Some(app)) = document().query_selector(".app") {
+            let _ = app.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let me = Me(Resource::new(|| (), |_| crate::api::auth::whoami()));
     provide_context(me);
-
-    // Effects run only in the browser, after hydration: the tests wait for this marker
-    // before they interact with the page.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
 
     view! {
         <Title formatter=page_title/>
@@ -268,7 +279,7 @@ pub fn App() -> impl IntoView {
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml"/>
         <Link rel="manifest" href="/manifest.webmanifest"/>
         <Router>
-            <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
+            <div class="app" data-hydrated="false">
                 <header class="topbar">
                     <a class="skip-link" href="#main" rel="external" data-testid="skip-link">"Skip to content"</a>
                     <a class="brand" href="/">"Gridscope"</a>
@@ -279,25 +290,28 @@ pub fn App() -> impl IntoView {
                     <ThemeToggle/>
                 </header>
                 <main class="content" id="main" tabindex="-1">
+                    // Async: each page is sent once its data is in, so what the first HTML shows
+                    // is what stays (no "Loading…" replaced a moment later, no layout shift).
                     <Routes fallback=NotFound>
-                        <Route path=path!("/") view=Overview/>
-                        <Route path=path!("/assets") view={Lazy::<AssetsRoute>::new()}/>
-                        <Route path=path!("/assets/:id") view={Lazy::<AssetRoute>::new()}/>
-                        <Route path=path!("/impact") view={Lazy::<ImpactRoute>::new()}/>
-                        <Route path=path!("/map") view={Lazy::<MapRoute>::new()}/>
-                        <Route path=path!("/n1") view={Lazy::<N1Route>::new()}/>
-                        <Route path=path!("/maintenance") view={Lazy::<MaintenanceRoute>::new()}/>
-                        <Route path=path!("/analyst") view={Lazy::<AnalystRoute>::new()}/>
-                        <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
-                        <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()}/>
-                        <Route path=path!("/status") view={Lazy::<StatusRoute>::new()}/>
-                        <Route path=path!("/import") view={Lazy::<ImportRoute>::new()}/>
+                        <Route path=path!("/") view=Overview ssr=SsrMode::Async/>
+                        <Route path=path!("/assets") view=Assets ssr=SsrMode::Async/>
+                        <Route path=path!("/assets/:id") view=AssetPage ssr=SsrMode::Async/>
+                        <Route path=path!("/impact") view=ImpactExplorer ssr=SsrMode::Async/>
+                        <Route path=path!("/map") view=MapPage ssr=SsrMode::Async/>
+                        <Route path=path!("/n1") view=N1 ssr=SsrMode::Async/>
+                        <Route path=path!("/maintenance") view=Maintenance ssr=SsrMode::Async/>
+                        <Route path=path!("/analyst") view=Analyst ssr=SsrMode::Async/>
+                        <Route path=path!("/login") view=Login ssr=SsrMode::Async/>
+                        <Route path=path!("/admin") view=Admin ssr=SsrMode::Async/>
+                        <Route path=path!("/status") view=Status ssr=SsrMode::Async/>
+                        <Route path=path!("/import") view=Import ssr=SsrMode::Async/>
                     </Routes>
                 </main>
                 <footer class="footer">
                     <span>"Gridscope"</span>
                 </footer>
                 <TabBar/>
+                <Hydrated/>
             </div>
         </Router>
     }

@@ -11,6 +11,17 @@ use crate::ui::pages::overview::ErrorNotice;
 
 #[component]
 pub fn Admin() -> impl IntoView {
+    crate::ui::preload_island("admin_view");
+    view! {
+        <Title text="Admin"/>
+        <h1>"Admin"</h1>
+        <AdminView/>
+    }
+}
+
+/// Accounts and the audit log, updated in the browser after each action.
+#[island(lazy)]
+fn AdminView() -> impl IntoView {
     let end = ServerAction::<EndSessions>::new();
     let enable = ServerAction::<SetUserEnabled>::new();
     let users = Resource::new(move || (end.version().get(), enable.version().get()), |_| list_users());
@@ -19,8 +30,6 @@ pub fn Admin() -> impl IntoView {
         end.value().get().and_then(Result::err).or_else(|| enable.value().get().and_then(Result::err))
     };
     view! {
-        <Title text="Admin"/>
-        <h1>"Admin"</h1>
         {move || action_error().map(|error| view! { <ErrorNotice error=error/> })}
         <ResourceCard id="users-heading" title="Accounts" resource=users render={move |users: Vec<UserSummary>| view! {
             <ScrollTable label="Accounts table" testid="users" headings={&["User", "Role", "State", "Last sign-in", "Actions"]}>

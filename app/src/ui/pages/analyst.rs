@@ -4,7 +4,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::analyst::{AnalystEvent, AnswerSource};
@@ -48,12 +47,34 @@ impl Answer {
 #[component]
 pub fn Analyst() -> impl IntoView {
     let params = use_query_map();
-    let question = Memo::new(move |_| params.get().get("q").filter(|q| !q.trim().is_empty()));
+    let question = params.get_untracked().get("q");
+    let me = expect_context::<crate::ui::Me>();
+    crate::ui::preload_island("analyst_view");
+    view! {
+        <Title text="Analyst"/>
+        <h1>"Analyst"</h1>
+        <Transition fallback=|| ()>
+            {move || {
+                let question = question.clone();
+                me.0.get().map(|_| view! {
+                    <AnalystView question operator={me.role() >= crate::api::auth::Role::Operator}/>
+                })
+            }}
+        </Transition>
+    }
+}
+
+/// The question form and the streamed answer (the answer streams in the browser).
+#[island(lazy)]
+fn AnalystView(question: Option<String>, operator: bool) -> impl IntoView {
+    let current = question.clone().unwrap_or_default();
+    let question = question.filter(|q| !q.trim().is_empty());
     let answer = RwSignal::new(Answer::default());
     // Each question starts a stream; a newer question makes an older stream's events moot.
     let generation = StoredValue::new(0u64);
+    let asked = question.clone();
     Effect::new(move |_| {
-        let Some(q) = question.get() else {
+        let Some(q) = asked.clone() else {
             answer.set(Answer::default());
             return;
         };
@@ -69,17 +90,15 @@ pub fn Analyst() -> impl IntoView {
             .await;
         });
     });
-    let current = params.get_untracked().get("q").unwrap_or_default();
-    let me = expect_context::<crate::ui::Me>();
     let form = move || {
         let current = current.clone();
         view! {
-        <Form method="GET" action="/analyst" attr:class="ask" attr:aria-label="Ask the analyst">
+        <form method="GET" action="/analyst" class="ask" aria-label="Ask the analyst">
             <label for="question">"Your question"</label>
             <textarea id="question" name="q" rows="3" maxlength=MAX_QUESTION_CHARS required
                 placeholder="e.g. What happens if line-12 fails?" data-testid="question">{current}</textarea>
             <button class="button" type="submit" data-testid="ask">"Ask"</button>
-        </Form>
+        </form>
         <ul class="plain suggestions" aria-label="Suggested questions">
             {SUGGESTIONS.into_iter().map(|s| view! {
                 <li><a href=format!("/analyst?q={}", form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())>{s}</a></li>
@@ -88,20 +107,16 @@ pub fn Analyst() -> impl IntoView {
         }
     };
     view! {
-        <Title text="Analyst"/>
-        <h1>"Analyst"</h1>
-        <Transition fallback=|| ()>
-            {move || me.0.get().map(|_| if me.role() >= crate::api::auth::Role::Operator {
-                form().into_any()
-            } else {
-                view! {
-                    <p class="notice" data-testid="analyst-sign-in">
-                        "The analyst answers operators. " <a href="/login?next=/analyst">"Sign in"</a> " to ask it."
-                    </p>
-                }.into_any()
-            })}
-        </Transition>
-        {move || match question.get() {
+        {if operator {
+            form().into_any()
+        } else {
+            view! {
+                <p class="notice" data-testid="analyst-sign-in">
+                    "The analyst answers operators. " <a href="/login?next=/analyst">"Sign in"</a> " to ask it."
+                </p>
+            }.into_any()
+        }}
+        {match question {
             None => view! { <p class="muted">"Ask about risks, outages, maintenance or single points of failure; name assets by their id."</p> }.into_any(),
             Some(_) => view! { <AnswerView answer=answer/> }.into_any(),
         }}

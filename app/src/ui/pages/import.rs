@@ -45,6 +45,17 @@ async fn preview_upload(
 
 #[component]
 pub fn Import() -> impl IntoView {
+    crate::ui::preload_island("import_view");
+    view! {
+        <Title text="Import"/>
+        <h1>"Import grid data"</h1>
+        <ImportView/>
+    }
+}
+
+/// Upload, check, fix and apply: all in the browser, against the server's import calls.
+#[island(lazy)]
+fn ImportView() -> impl IntoView {
     let form_ref = NodeRef::<html::Form>::new();
     let fixes = RwSignal::new(false);
     let busy = RwSignal::new(None::<&'static str>);
@@ -89,8 +100,6 @@ pub fn Import() -> impl IntoView {
     };
 
     view! {
-        <Title text="Import"/>
-        <h1>"Import grid data"</h1>
         <section class="card" aria-labelledby="files-heading">
             <h2 id="files-heading">"Files"</h2>
             <p class="muted">

@@ -21,13 +21,8 @@ pub fn safe_next(next: Option<String>) -> String {
 pub fn Login() -> impl IntoView {
     let me = expect_context::<Me>();
     let params = use_query_map();
-    let next = Memo::new(move |_| safe_next(params.get().get("next")));
-    let login = ServerAction::<LoginFn>::new();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = login.value().get() {
-            let _ = window().location().assign(&next.get_untracked());
-        }
-    });
+    let next = safe_next(params.get_untracked().get("next"));
+    let continue_to = next.clone();
     view! {
         <Title text="Sign in"/>
         <h1>"Sign in"</h1>
@@ -36,12 +31,27 @@ pub fn Login() -> impl IntoView {
                 Ok(Principal { username: Some(name), role }) => view! {
                     <p data-testid="already-signed-in">
                         "Signed in as " <strong>{name}</strong> " (" {role.as_str()} "). "
-                        <a href=next.get_untracked()>"Continue"</a>
+                        <a href=continue_to.clone()>"Continue"</a>
                     </p>
                 }.into_any(),
                 _ => ().into_any(),
             })}
         </Transition>
+        <LoginForm next/>
+        <p class="muted">"Viewing the grid needs no account. Operators and admins get their accounts from an admin."</p>
+    }
+}
+
+/// The form, with the server's answer shown in place; a successful sign-in goes on to `next`.
+#[island]
+fn LoginForm(next: String) -> impl IntoView {
+    let login = ServerAction::<LoginFn>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = login.value().get() {
+            let _ = window().location().assign(&next);
+        }
+    });
+    view! {
         <ActionForm action=login attr:class="card login" attr:aria-label="Sign in">
             <label for="username">"User name"</label>
             <input id="username" name="username" type="text" autocomplete="username" required
@@ -55,7 +65,6 @@ pub fn Login() -> impl IntoView {
         {move || login.value().get().and_then(Result::err).map(|error| view! {
             <div data-testid="sign-in-error"><ErrorNotice error=error/></div>
         })}
-        <p class="muted">"Viewing the grid needs no account. Operators and admins get their accounts from an admin."</p>
     }
 }
 

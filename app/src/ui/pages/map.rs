@@ -13,10 +13,22 @@ use crate::api::map::{get_map, MapBus, MAX_MAP_ITEMS};
 use crate::ui::format;
 use crate::ui::pages::overview::ErrorNotice;
 
+/// The map page: the title on the server, the map itself an island (pan, zoom, select).
 #[component]
 pub fn MapPage() -> impl IntoView {
     let params = use_query_map();
-    let by_energy = move || params.with(|p| p.get("color").as_deref() == Some("energised"));
+    let by_energy = params.with_untracked(|p| p.get("color").as_deref() == Some("energised"));
+    crate::ui::preload_island("map_view");
+    view! {
+        <Title text="Map"/>
+        <h1>"Map"</h1>
+        <MapView by_energy/>
+    }
+}
+
+#[island(lazy)]
+fn MapView(by_energy: bool) -> impl IntoView {
+    let by_energy = move || by_energy;
     let map = Resource::new(|| (), |_| get_map());
     // Zoom level 1 = whole grid; the view stays centred on (cx, cy).
     let zoom = RwSignal::new(1.0_f64);
@@ -36,8 +48,6 @@ pub fn MapPage() -> impl IntoView {
     let selected = RwSignal::new(None::<MapBus>);
     let gesture = Gesture::new(zoom, centre);
     view! {
-        <Title text="Map"/>
-        <h1>"Map"</h1>
         <nav class="map-tools" aria-label="Map view">
             <a href="/map" class="button" data-testid="color-risk" aria-current=move || (!by_energy()).then_some("true")>"Risk"</a>
             <a href="/map?color=energised" class="button" data-testid="color-energised" aria-current=move || by_energy().then_some("true")>"Energised"</a>

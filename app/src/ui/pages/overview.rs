@@ -3,9 +3,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::grid::{get_grid_summary, get_overview_kpis};
+use chrono::{DateTime, Utc};
+
+use crate::api::grid::{get_grid_summary, get_overview_kpis, GridSummary, OverviewKpis};
 use crate::api::live::{get_live_conditions, LiveConditions};
-use crate::api::status::get_service_status;
+use crate::api::status::{get_service_status, ServiceStatus};
 use crate::domain::conditions::Freshness;
 use crate::error::AppError;
 use crate::ui::chart::{BarChart, LineChart};
@@ -26,25 +28,203 @@ pub fn refresh_interval(value: Option<&str>) -> u32 {
 /// Data older than this many refresh intervals is shown as stale.
 pub const STALE_AFTER_INTERVALS: i64 = 2;
 
+/// The overview page. Its cards are rendered on the server, in the first HTML; the only
+/// island is the freshness bar (countdown, refresh), which on refresh asks the server for the
+/// cards again, rendered ([`overview_cards`]), and puts them in place. The cards' code stays
+/// on the server: the browser downloads the bar, not the dashboard.
 #[component]
 pub fn Overview() -> impl IntoView {
-    // Bumped by the Refresh button and the countdown; the resources refetch when it changes.
-    let refreshes = RwSignal::new(0u32);
-    let status = Resource::new(move || refreshes.get(), |_| get_service_status());
-    let grid = Resource::new(move || refreshes.get(), |_| get_grid_summary());
-    let kpis = Resource::new(move || refreshes.get(), |_| get_overview_kpis());
-    let live = Resource::new(move || refreshes.get(), |_| get_live_conditions());
-
     let query = leptos_router::hooks::use_query_map();
     let interval = refresh_interval(query.get_untracked().get("refresh").as_deref());
+    view! {
+        <Title text="Overview"/>
+        <h1>"Overview"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {Suspend::new(async move {
+                let data = OverviewData::load().await;
+                let as_of = data.as_of();
+                view! {
+                    <OverviewLive interval as_of/>
+                    <div id="overview-cards" data-testid="overview-cards">{data.view()}</div>
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// What the overview's cards show: each part loaded on its own, so one failing part shows its
+/// error and the others their data.
+pub struct OverviewData {
+    status: Result<ServiceStatus, AppError>,
+    grid: Result<GridSummary, AppError>,
+    kpis: Result<OverviewKpis, AppError>,
+    live: Result<LiveConditions, AppError>,
+}
+
+impl OverviewData {
+    pub async fn load() -> Self {
+        let (status, grid, kpis, live) = futures::join!(
+            get_service_status(),
+            get_grid_summary(),
+            get_overview_kpis(),
+            get_live_conditions()
+        );
+        OverviewData { status, grid, kpis, live }
+    }
+
+    /// When the risk figures were computed (what the freshness bar counts the age from).
+    pub fn as_of(&self) -> Option<DateTime<Utc>> {
+        self.kpis.as_ref().ok().map(|k| k.as_of)
+    }
+
+    fn view(self) -> AnyView {
+        let OverviewData { status, grid, kpis, live } = self;
+        view! {
+            <section class="card" aria-labelledby="service-heading">
+                <div class="card-head">
+                    <h2 id="service-heading">"Service"</h2>
+                </div>
+                {match status {
+                    Ok(s) => view! {
+                        <dl class="facts" data-testid="service-status">
+                            <div>
+                                <dt>"Version"</dt>
+                                <dd data-testid="version">{s.version}</dd>
+                            </div>
+                            <div>
+                                <dt>"Uptime"</dt>
+                                <dd data-testid="uptime" data-seconds=s.uptime_seconds>
+                                    {format::duration(s.uptime_seconds)}
+                                </dd>
+                            </div>
+                        </dl>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="kpi-heading">
+                <h2 id="kpi-heading">"Risk and reliability"</h2>
+                {match kpis {
+                    Ok(k) => kpi_view(k),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="live-heading">
+                <h2 id="live-heading">"Live conditions"</h2>
+                {match live {
+                    Ok(l) => view! { <LiveCard live=l/> }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }}
+            </section>
+            <section class="card" aria-labelledby="grid-heading">
+                <h2 id="grid-heading">"Grid"</h2>
+                {match grid {
+                    Ok(g) => grid_view(g),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }}
+            </section>
+        }
+        .into_any()
+    }
+}
+
+fn kpi_view(k: OverviewKpis) -> AnyView {
+    let last = k.reliability.last().cloned();
+    let saidi: Vec<(String, f64)> = k.reliability.iter().map(|y| (y.year.to_string(), y.saidi)).collect();
+    view! {
+        <dl class="facts" data-testid="kpis">
+            <div><dt>"Assets at high risk"</dt><dd data-testid="kpi-high-risk">{k.at_high_risk}</dd></div>
+            <div><dt>"Critical"</dt><dd data-testid="kpi-critical">{k.critical}</dd></div>
+            <div><dt>"Open incidents"</dt><dd data-testid="kpi-open-incidents">{k.open_incidents}</dd></div>
+            {last.map(|y| view! {
+                <div><dt>{format!("SAIFI {}", y.year)}</dt><dd data-testid="kpi-saifi">{format!("{:.3}", y.saifi)}</dd></div>
+                <div><dt>{format!("SAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-saidi">{format!("{:.1}", y.saidi)}</dd></div>
+                <div><dt>{format!("CAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-caidi">{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</dd></div>
+            })}
+        </dl>
+        {(!saidi.is_empty()).then(|| view! {
+            <BarChart id="saidi-chart" title="SAIDI per year (minutes per customer)".into() unit="minutes" values=saidi.clone()/>
+            <table class="factors" data-testid="reliability-table">
+                <caption class="muted">"Reliability indices per year (IEEE 1366)"</caption>
+                <thead><tr><th scope="col">"Year"</th><th scope="col">"SAIFI"</th><th scope="col">"SAIDI (min)"</th><th scope="col">"CAIDI (min)"</th></tr></thead>
+                <tbody>
+                    {k.reliability.iter().map(|y| view! {
+                        <tr><th scope="row">{y.year}</th><td>{format!("{:.3}", y.saifi)}</td><td>{format!("{:.1}", y.saidi)}</td><td>{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+        {k.synthetic_incidents.then(|| view! { <p class="muted">"Indices computed from a synthetic incident record."</p> })}
+    }
+    .into_any()
+}
+
+fn grid_view(g: GridSummary) -> AnyView {
+    let share = if g.buses_total == 0 {
+        "–".to_owned()
+    } else {
+        format!("{:.1} %", 100.0 * g.buses_energised as f64 / g.buses_total as f64)
+    };
+    view! {
+        <dl class="facts" data-testid="grid-summary">
+            <div>
+                <dt>"Grid"</dt>
+                <dd data-testid="grid-name">{g.name.clone()}</dd>
+            </div>
+            <div>
+                <dt>"Buses energised"</dt>
+                <dd data-testid="energised-share">{share}</dd>
+            </div>
+            <div>
+                <dt>"Customers"</dt>
+                <dd>{g.customers_total}</dd>
+            </div>
+            {g.counts.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| view! {
+                <div>
+                    <dt>{format::plural_kind(*kind)}</dt>
+                    <dd data-testid=format!("count-{kind}")>{*n}</dd>
+                </div>
+            }).collect_view()}
+        </dl>
+        {g.has_synthetic_data.then(|| view! {
+            <p class="muted" data-testid="synthetic-note">
+                "Some attributes (age, condition, customers, history) are synthetic: generated for this public demo grid, not measured."
+            </p>
+        })}
+    }
+    .into_any()
+}
+
+/// The overview's cards, rendered on the server as on the page, and the time the figures
+/// were computed: what the freshness bar puts in place on a refresh.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RenderedCards {
+    pub html: String,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+#[server(endpoint = "overview_cards")]
+pub async fn overview_cards() -> Result<RenderedCards, AppError> {
+    let data = OverviewData::load().await;
+    let as_of = data.as_of();
+    let html = Owner::new().with(|| data.view().to_html());
+    Ok(RenderedCards { html, as_of })
+}
+
+/// The freshness bar: when the figures were computed and how old they are, the countdown to
+/// the next refresh (paused while the tab is hidden), and "Refresh now". A refresh fetches the
+/// rendered cards and replaces the ones on the page.
+#[island]
+fn OverviewLive(interval: u32, as_of: Option<DateTime<Utc>>) -> impl IntoView {
+    let as_of = RwSignal::new(as_of);
+    let refreshes = RwSignal::new(0u32);
+    let failed = RwSignal::new(None::<AppError>);
     let remaining = RwSignal::new(interval);
     let paused = RwSignal::new(false);
-    // The clock the age of the data is measured with: set to the data's own time when it
-    // arrives (so server and browser render the same), then ticking in the browser.
-    let now = RwSignal::new(None::<chrono::DateTime<chrono::Utc>>);
-    let as_of = move || kpis.get().and_then(|r| r.ok()).map(|k| k.as_of);
-    let as_of_untracked = move || kpis.get_untracked().and_then(|r| r.ok()).map(|k| k.as_of);
-    let age = move || match (now.get(), as_of()) {
+    // The clock the age of the data is measured with: the data's own time at first (so server
+    // and browser render the same), then ticking in the browser.
+    let now = RwSignal::new(as_of.get_untracked());
+    let age = move || match (now.get(), as_of.get()) {
         (Some(now), Some(at)) => Some((now - at).num_seconds().max(0)),
         _ => None,
     };
@@ -52,20 +232,33 @@ pub fn Overview() -> impl IntoView {
     let refresh = move || {
         remaining.set(interval);
         refreshes.update(|n| *n += 1);
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(async move {
+            match overview_cards().await {
+                Ok(cards) => {
+                    if let Some(target) = document().get_element_by_id("overview-cards") {
+                        target.set_inner_html(&cards.html);
+                    }
+                    as_of.set(cards.as_of);
+                    failed.set(None);
+                }
+                Err(error) => failed.set(Some(error)),
+            }
+        });
     };
     // The countdown runs in the browser only; it stops while the tab is hidden and catches
     // up at once when the tab comes back.
     Effect::new(move |_| {
         let tick = move || {
             #[cfg(feature = "hydrate")]
-            now.set(Some(chrono::Utc::now()));
+            now.set(Some(Utc::now()));
             let hidden = document().hidden();
             let was_paused = paused.get_untracked();
             paused.set(hidden);
             if hidden {
                 return;
             }
-            let overdue = match (now.get_untracked(), as_of_untracked()) {
+            let overdue = match (now.get_untracked(), as_of.get_untracked()) {
                 (Some(now), Some(at)) => (now - at).num_seconds() >= i64::from(interval),
                 _ => false,
             };
@@ -82,25 +275,17 @@ pub fn Overview() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    Effect::new(move |_| {
-        if let Some(at) = as_of() {
-            if now.get_untracked().is_none_or(|n| n < at) {
-                now.set(Some(at));
-            }
-        }
-    });
 
     view! {
-        <Title text="Overview"/>
-        <h1>"Overview"</h1>
         <section class="card freshness" aria-label="Data freshness" data-testid="freshness" data-interval=interval>
             <p>
                 "Updated "
-                <Transition fallback=|| "…">
-                    {move || as_of().map(|at| view! {
+                {move || match as_of.get() {
+                    Some(at) => view! {
                         <time datetime=at.to_rfc3339() data-testid="last-updated">{at.format("%H:%M:%S UTC").to_string()}</time>
-                    })}
-                </Transition>
+                    }.into_any(),
+                    None => "–".into_any(),
+                }}
                 {move || age().map(|a| view! { " " <span class="muted" data-testid="data-age" data-seconds=a>{format!("({} ago)", format::duration(a as u64))}</span> })}
                 {move || stale().then(|| view! { " " <span class="badge stale" data-testid="stale">"Stale"</span> })}
             </p>
@@ -110,126 +295,12 @@ pub fn Overview() -> impl IntoView {
                 } else {
                     format!("Next refresh in {}.", format::duration(u64::from(remaining.get())))
                 }}
+                " Refreshed " <span data-testid="refresh-count">{move || refreshes.get()}</span> " times since the page loaded."
             </p>
+            {move || failed.get().map(|error| view! { <ErrorNotice error/> })}
             <button class="button" data-testid="refresh-status" on:click=move |_| refresh()>
                 "Refresh now"
             </button>
-        </section>
-        <section class="card" aria-labelledby="service-heading">
-            <div class="card-head">
-                <h2 id="service-heading">"Service"</h2>
-            </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || status.get().map(|result| match result {
-                    Ok(s) => view! {
-                        <dl class="facts" data-testid="service-status">
-                            <div>
-                                <dt>"Version"</dt>
-                                <dd data-testid="version">{s.version}</dd>
-                            </div>
-                            <div>
-                                <dt>"Uptime"</dt>
-                                <dd data-testid="uptime" data-seconds=s.uptime_seconds>
-                                    {format::duration(s.uptime_seconds)}
-                                </dd>
-                            </div>
-                            <div>
-                                <dt>"Checks"</dt>
-                                <dd data-testid="refresh-count">{move || refreshes.get()}</dd>
-                            </div>
-                        </dl>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                })}
-            </Transition>
-        </section>
-        <section class="card" aria-labelledby="kpi-heading">
-            <h2 id="kpi-heading">"Risk and reliability"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || kpis.get().map(|result| match result {
-                    Ok(k) => {
-                        let last = k.reliability.last().cloned();
-                        let saidi: Vec<(String, f64)> = k.reliability.iter().map(|y| (y.year.to_string(), y.saidi)).collect();
-                        view! {
-                            <dl class="facts" data-testid="kpis">
-                                <div><dt>"Assets at high risk"</dt><dd data-testid="kpi-high-risk">{k.at_high_risk}</dd></div>
-                                <div><dt>"Critical"</dt><dd data-testid="kpi-critical">{k.critical}</dd></div>
-                                <div><dt>"Open incidents"</dt><dd data-testid="kpi-open-incidents">{k.open_incidents}</dd></div>
-                                {last.map(|y| view! {
-                                    <div><dt>{format!("SAIFI {}", y.year)}</dt><dd data-testid="kpi-saifi">{format!("{:.3}", y.saifi)}</dd></div>
-                                    <div><dt>{format!("SAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-saidi">{format!("{:.1}", y.saidi)}</dd></div>
-                                    <div><dt>{format!("CAIDI {} (min)", y.year)}</dt><dd data-testid="kpi-caidi">{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</dd></div>
-                                })}
-                            </dl>
-                            {(!saidi.is_empty()).then(|| view! {
-                                <BarChart id="saidi-chart" title="SAIDI per year (minutes per customer)".into() unit="minutes" values=saidi.clone()/>
-                                <table class="factors" data-testid="reliability-table">
-                                    <caption class="muted">"Reliability indices per year (IEEE 1366)"</caption>
-                                    <thead><tr><th scope="col">"Year"</th><th scope="col">"SAIFI"</th><th scope="col">"SAIDI (min)"</th><th scope="col">"CAIDI (min)"</th></tr></thead>
-                                    <tbody>
-                                        {k.reliability.iter().map(|y| view! {
-                                            <tr><th scope="row">{y.year}</th><td>{format!("{:.3}", y.saifi)}</td><td>{format!("{:.1}", y.saidi)}</td><td>{y.caidi.map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into())}</td></tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            })}
-                            {k.synthetic_incidents.then(|| view! { <p class="muted">"Indices computed from a synthetic incident record."</p> })}
-                        }.into_any()
-                    }
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                })}
-            </Transition>
-        </section>
-        <section class="card" aria-labelledby="live-heading">
-            <h2 id="live-heading">"Live conditions"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || live.get().map(|result| match result {
-                    Ok(l) => view! { <LiveCard live=l/> }.into_any(),
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                })}
-            </Transition>
-        </section>
-        <section class="card" aria-labelledby="grid-heading">
-            <h2 id="grid-heading">"Grid"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || grid.get().map(|result| match result {
-                    Ok(g) => {
-                        let share = if g.buses_total == 0 {
-                            "–".to_owned()
-                        } else {
-                            format!("{:.1} %", 100.0 * g.buses_energised as f64 / g.buses_total as f64)
-                        };
-                        view! {
-                            <dl class="facts" data-testid="grid-summary">
-                                <div>
-                                    <dt>"Grid"</dt>
-                                    <dd data-testid="grid-name">{g.name.clone()}</dd>
-                                </div>
-                                <div>
-                                    <dt>"Buses energised"</dt>
-                                    <dd data-testid="energised-share">{share}</dd>
-                                </div>
-                                <div>
-                                    <dt>"Customers"</dt>
-                                    <dd>{g.customers_total}</dd>
-                                </div>
-                                {g.counts.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| view! {
-                                    <div>
-                                        <dt>{format::plural_kind(*kind)}</dt>
-                                        <dd data-testid=format!("count-{kind}")>{*n}</dd>
-                                    </div>
-                                }).collect_view()}
-                            </dl>
-                            {g.has_synthetic_data.then(|| view! {
-                                <p class="muted" data-testid="synthetic-note">
-                                    "Some attributes (age, condition, customers, history) are synthetic: generated for this public demo grid, not measured."
-                                </p>
-                            })}
-                        }.into_any()
-                    }
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                })}
-            </Transition>
         </section>
     }
 }

@@ -15,11 +15,20 @@ fn percent(ratio: Option<f64>) -> String {
 
 #[component]
 pub fn Status() -> impl IntoView {
-    let refresh = RwSignal::new(0u32);
-    let status = Resource::new(move || refresh.get(), |_| ops_status());
+    crate::ui::preload_island("status_view");
     view! {
         <Title text="Status"/>
         <h1>"Operations status"</h1>
+        <StatusView/>
+    }
+}
+
+/// The figures, refreshed in the browser on request.
+#[island(lazy)]
+fn StatusView() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let status = Resource::new(move || refresh.get(), |_| ops_status());
+    view! {
         <p class="muted">
             "Figures of the instance that served this page, since it started. "
             <button class="link-button" type="button" data-testid="refresh-status" on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>
