@@ -119,3 +119,32 @@ test('phone: pinching with two fingers zooms the map in', async () => {
     await close();
   }
 });
+
+test('desktop, keyboard: a bus chosen from the list is selected as a tap on the map selects it', async () => {
+  const { page, problems, close } = await openPage(browser(), 'desktop');
+  try {
+    await page.goto('/map');
+    await hydrated(page);
+    await page.focus('[data-testid="bus-list"] summary');
+    await page.keyboard.press('Enter');
+    const item = page.locator('[data-testid="bus-list-item"]').nth(3);
+    const id = await item.getAttribute('data-id');
+    const name = await item.textContent();
+    await item.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`[data-testid="map-bus"][data-id="${id}"].selected`);
+    assert.equal(await page.locator('[data-testid="map-bus"].selected').count(), 1);
+    assert.equal(await page.textContent('[data-testid="selected-name"]'), name);
+    assert.match(page.url(), /\/map$/, 'choosing selects, it does not navigate');
+    // Choosing another moves the mark.
+    const other = page.locator('[data-testid="bus-list-item"]').nth(7);
+    const otherId = await other.getAttribute('data-id');
+    await other.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`[data-testid="map-bus"][data-id="${otherId}"].selected`);
+    assert.equal(await page.locator('[data-testid="map-bus"].selected').count(), 1);
+    assert.deepEqual(problems, []);
+  } finally {
+    await close();
+  }
+});

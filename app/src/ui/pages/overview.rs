@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::api::grid::{get_grid_summary, get_overview_kpis, GridSummary, OverviewKpis};
 use crate::api::live::{get_live_conditions, LiveConditions};
@@ -73,8 +74,8 @@ impl OverviewData {
     }
 
     /// When the risk figures were computed (what the freshness bar counts the age from).
-    pub fn as_of(&self) -> Option<DateTime<Utc>> {
-        self.kpis.as_ref().ok().map(|k| k.as_of)
+    pub fn as_of(&self) -> Option<Moment> {
+        self.kpis.as_ref().ok().map(|k| Moment::of(k.as_of))
     }
 
     fn view(self) -> AnyView {
@@ -197,10 +198,32 @@ fn grid_view(g: GridSummary) -> AnyView {
 
 /// The overview's cards, rendered on the server as on the page, and the time the figures
 /// were computed: what the freshness bar puts in place on a refresh.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RenderedCards {
     pub html: String,
-    pub as_of: Option<DateTime<Utc>>,
+    pub as_of: Option<Moment>,
+}
+
+/// A moment as the freshness bar shows it, written out by the server: the browser only
+/// subtracts milliseconds, so no date code is in its download.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Moment {
+    /// RFC 3339, for the `datetime` attribute.
+    pub iso: String,
+    /// What is shown: "14:05:09 UTC".
+    pub clock: String,
+    /// Milliseconds since the Unix epoch.
+    pub ms: f64,
+}
+
+impl Moment {
+    pub fn of(at: DateTime<Utc>) -> Self {
+        Moment {
+            iso: at.to_rfc3339(),
+            clock: at.format("%H:%M:%S UTC").to_string(),
+            ms: at.timestamp_millis() as f64,
+        }
+    }
 }
 
 #[server(endpoint = "overview_cards")]
@@ -215,19 +238,20 @@ pub async fn overview_cards() -> Result<RenderedCards, AppError> {
 /// the next refresh (paused while the tab is hidden), and "Refresh now". A refresh fetches the
 /// rendered cards and replaces the ones on the page.
 #[island]
-fn OverviewLive(interval: u32, as_of: Option<DateTime<Utc>>) -> impl IntoView {
+fn OverviewLive(interval: u32, as_of: Option<Moment>) -> impl IntoView {
     let as_of = RwSignal::new(as_of);
     let refreshes = RwSignal::new(0u32);
     let failed = RwSignal::new(None::<AppError>);
     let remaining = RwSignal::new(interval);
     let paused = RwSignal::new(false);
-    // The clock the age of the data is measured with: the data's own time at first (so server
-    // and browser render the same), then ticking in the browser.
-    let now = RwSignal::new(as_of.get_untracked());
-    let age = move || match (now.get(), as_of.get()) {
-        (Some(now), Some(at)) => Some((now - at).num_seconds().max(0)),
+    // The clock the age of the data is measured with (ms since the epoch): the data's own
+    // time at first (so server and browser render the same), then ticking in the browser.
+    let now = RwSignal::new(as_of.with_untracked(|a| a.as_ref().map(|a| a.ms)));
+    let seconds = |now: Option<f64>, at: &Option<Moment>| match (now, at) {
+        (Some(now), Some(at)) => Some((((now - at.ms) / 1000.0).floor() as i64).max(0)),
         _ => None,
     };
+    let age = move || as_of.with(|at| seconds(now.get(), at));
     let stale = move || age().is_some_and(|a| a > STALE_AFTER_INTERVALS * i64::from(interval));
     let refresh = move || {
         remaining.set(interval);
@@ -251,17 +275,16 @@ fn OverviewLive(interval: u32, as_of: Option<DateTime<Utc>>) -> impl IntoView {
     Effect::new(move |_| {
         let tick = move || {
             #[cfg(feature = "hydrate")]
-            now.set(Some(Utc::now()));
+            now.set(Some(leptos::web_sys::js_sys::Date::now()));
             let hidden = document().hidden();
             let was_paused = paused.get_untracked();
             paused.set(hidden);
             if hidden {
                 return;
             }
-            let overdue = match (now.get_untracked(), as_of.get_untracked()) {
-                (Some(now), Some(at)) => (now - at).num_seconds() >= i64::from(interval),
-                _ => false,
-            };
+            let overdue = as_of
+                .with_untracked(|at| seconds(now.get_untracked(), at))
+                .is_some_and(|age| age >= i64::from(interval));
             if was_paused && overdue {
                 refresh();
                 return;
@@ -282,7 +305,7 @@ fn OverviewLive(interval: u32, as_of: Option<DateTime<Utc>>) -> impl IntoView {
                 "Updated "
                 {move || match as_of.get() {
                     Some(at) => view! {
-                        <time datetime=at.to_rfc3339() data-testid="last-updated">{at.format("%H:%M:%S UTC").to_string()}</time>
+                        <time datetime=at.iso data-testid="last-updated">{at.clock}</time>
                     }.into_any(),
                     None => "–".into_any(),
                 }}
@@ -295,8 +318,10 @@ fn OverviewLive(interval: u32, as_of: Option<DateTime<Utc>>) -> impl IntoView {
                 } else {
                     format!("Next refresh in {}.", format::duration(u64::from(remaining.get())))
                 }}
-                " Refreshed " <span data-testid="refresh-count">{move || refreshes.get()}</span> " times since the page loaded."
             </p>
+            // Its own line, so the countdown's changing length never rewraps the card (which
+            // moved everything below it: a layout shift of 0.14 on a phone).
+            <p class="muted">"Refreshes since the page loaded: " <span data-testid="refresh-count">{move || refreshes.get()}</span></p>
             {move || failed.get().map(|error| view! { <ErrorNotice error/> })}
             <button class="button" data-testid="refresh-status" on:click=move |_| refresh()>
                 "Refresh now"
