@@ -62,8 +62,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// Starts the download of a lazy island's WebAssembly with the page's own: the server names
 /// the island's module and the chunks it needs in `<link rel="preload">` tags, so the browser
 /// fetches them alongside the main module instead of after it has run. `island` is the island's
-/// name in snake case (`overview_live` for `OverviewLive`); the build gives each lazy module a
-/// name that starts with it (see the split manifest).
+/// name in snake case (`status_view` for `StatusView`); the build gives each lazy module a name
+/// that starts with it (see the split manifest). Only `#[island(lazy)]` islands have one: for
+/// an eager island the call would find no module and do nothing.
 pub(crate) fn preload_island(island: &'static str) {
     #[cfg(feature = "ssr")]
     {
